@@ -1,0 +1,114 @@
+"""One exception hierarchy for mlkit.
+
+Every error a user can cause derives from :class:`MlkitError`, so the magics can turn it into
+IPython's ``UsageError`` (one line, no traceback wall) and scripts can catch one type. Errors that
+describe a failed remote execution carry structured fields, in the manner of papermill's
+``PapermillExecutionError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MlkitError",
+    "ConfigError",
+    "MissingDependencyError",
+    "ClusterError",
+    "NoClusterError",
+    "GPUUnavailableError",
+    "DataError",
+    "DataValidationError",
+    "TrainingError",
+    "TuneError",
+    "TrackingError",
+    "ServeError",
+    "JobError",
+    "JobExecutionError",
+]
+
+
+class MlkitError(Exception):
+    """Root of every error mlkit raises on purpose.
+
+    The message states what happened, with the offending value, and what to do about it.
+    """
+
+
+class ConfigError(MlkitError, ValueError):
+    """A setting or argument has a value mlkit cannot use."""
+
+
+class MissingDependencyError(MlkitError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra."""
+
+
+class ClusterError(MlkitError):
+    """Starting, joining, scaling or stopping a cluster failed."""
+
+
+class NoClusterError(ClusterError):
+    """An operation needs a running cluster and there is none."""
+
+
+class GPUUnavailableError(ClusterError):
+    """GPUs were asked for but none (or not the requested ones) are visible."""
+
+
+class DataError(MlkitError, ValueError):
+    """Input data cannot be read or has the wrong shape."""
+
+
+class DataValidationError(DataError):
+    """Data violates a schema. ``report`` holds the per-column findings."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class TrainingError(MlkitError):
+    """Distributed training failed (a lost worker, a collective timeout, a crashed rank)."""
+
+
+class TuneError(MlkitError):
+    """A hyperparameter study could not start or continue."""
+
+
+class TrackingError(MlkitError):
+    """MLflow tracking or registry operation failed."""
+
+
+class ServeError(MlkitError):
+    """A scoring server could not be started, reached or stopped."""
+
+
+class JobError(MlkitError):
+    """A notebook job could not be started (bad notebook, bad parameters)."""
+
+
+class JobExecutionError(JobError):
+    """A notebook job ran and failed.
+
+    Attributes
+    ----------
+    cell_index : int or None
+        Index of the failing cell in the executed notebook.
+    ename, evalue : str
+        Exception name and value raised in the kernel.
+    output_path : str or None
+        Where the executed notebook (with the error) was written.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cell_index: int | None = None,
+        ename: str = "",
+        evalue: str = "",
+        output_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        self.output_path = output_path

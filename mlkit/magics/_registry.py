@@ -1,0 +1,39 @@
+"""Subcommand registry for ``%mlscale``.
+
+Each capability declares its subcommands in its own module (``mlkit/magics/<area>.py``) with
+:func:`subcommand` stacked on IPython's ``magic_arguments`` decorators. The subcommand body parses
+and calls exactly one API function; it holds no logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    func: Callable[..., Any]
+    cell: bool  # True when the subcommand uses the cell body (%%mlscale NAME)
+    summary: str
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, *, cell: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func(ctx, args, cell)`` as ``%mlscale NAME``.
+
+    ``ctx`` is the :class:`~mlkit.magics.MLScaleMagics` instance (``ctx.shell`` is the
+    InteractiveShell), ``args`` the parsed ``argparse.Namespace``, ``cell`` the cell body or None.
+    """
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        doc = (func.__doc__ or "").strip().splitlines()
+        SUBCOMMANDS[name] = Subcommand(name, func, cell, doc[0] if doc else "")
+        return func
+
+    return register

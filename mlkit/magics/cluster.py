@@ -1,0 +1,144 @@
+"""``%mlscale up | connect | status | scale | down``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from mlkit.magics._registry import subcommand
+
+__all__: list[str] = []
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    """Turn ``k=v`` strings into keyword arguments; values are parsed as Python literals."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--option expects KEY=VALUE with KEY a Python name, got {pair!r}")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw
+    return out
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _publish(ctx: Any, handle: Any) -> None:
+    ctx.shell.user_ns["client"] = handle.client
+
+
+@subcommand("up")
+@magic_arguments()
+@argument("--workers", "-n", type=_positive, default=None, help="CPU worker processes (GPU: one per GPU)")
+@argument("--gpus", default=None, help="'all', a count, or device indices like '0,1'")
+@argument("--threads", type=_positive, default=None, help="threads per worker")
+@argument("--memory", default=None, help="memory limit per worker, e.g. 4GB")
+@argument("--cluster", default=None, help="dotted Dask cluster manager class, e.g. dask_jobqueue.SLURMCluster")
+@argument("--option", "-o", action="append", metavar="KEY=VALUE", help="extra option for the cluster class (repeatable)")
+@argument("--replace", action="store_true", help="stop a running cluster with a different spec first")
+def up(ctx: Any, args: Any, cell: str | None) -> Any:
+    """Start a local (or Dask-CUDA / managed) cluster and show its live widget.
+
+    ::
+
+        In [1]: %mlscale up --workers 2 --memory 2GB
+    """
+    from mlkit.cluster import up as api_up
+
+    handle = api_up(
+        workers=args.workers,
+        gpus=args.gpus,
+        threads_per_worker=args.threads,
+        memory_limit=args.memory,
+        cluster=args.cluster,
+        replace=args.replace,
+        **_options(args.option),
+    )
+    _publish(ctx, handle)
+    return handle
+
+
+@subcommand("connect")
+@magic_arguments()
+@argument("address", help="scheduler address, e.g. tcp://127.0.0.1:8786")
+@argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler")
+@argument("--replace", action="store_true", help="leave the active cluster first")
+def connect(ctx: Any, args: Any, cell: str | None) -> Any:
+    """Join an existing Dask scheduler (the way out when one machine is not enough).
+
+    ::
+
+        In [1]: %mlscale connect tcp://127.0.0.1:8786
+    """
+    from mlkit.cluster import connect as api_connect
+
+    handle = api_connect(args.address, timeout=args.timeout, replace=args.replace)
+    _publish(ctx, handle)
+    return handle
+
+
+@subcommand("status")
+@magic_arguments()
+def status(ctx: Any, args: Any, cell: str | None) -> Any:
+    """Show the active cluster: workers, threads, memory, GPUs, dashboard.
+
+    ::
+
+        In [1]: %mlscale status
+    """
+    from mlkit.cluster import current
+    from mlkit.exceptions import NoClusterError
+
+    handle = current()
+    if handle is None:
+        raise NoClusterError("no cluster is running: start one with %mlscale up")
+    return handle
+
+
+@subcommand("scale")
+@magic_arguments()
+@argument("n", type=_positive, help="number of workers")
+def scale(ctx: Any, args: Any, cell: str | None) -> Any:
+    """Scale the active cluster to N workers.
+
+    ::
+
+        In [1]: %mlscale scale 3
+    """
+    from mlkit.cluster import scale as api_scale
+
+    return api_scale(args.n)
+
+
+@subcommand("down")
+@magic_arguments()
+def down(ctx: Any, args: Any, cell: str | None) -> None:
+    """Stop the active cluster (or leave a joined one).
+
+    ::
+
+        In [1]: %mlscale down
+    """
+    from mlkit.cluster import down as api_down
+
+    stopped = api_down()
+    if ctx.shell.user_ns.get("client") is not None and stopped:
+        ctx.shell.user_ns.pop("client", None)
+    print("cluster stopped" if stopped else "no cluster was running")
