@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -40,7 +41,9 @@ def _step_cluster(state: DemoState) -> str:
     c = mlkit.cluster.up(workers=state.config.workers)
     st = c.status()
     state.values["cluster"] = c
-    return f"{st.n_workers} workers x {st.threads // max(1, st.n_workers)} thread(s) at {st.address}"
+    return (
+        f"{st.n_workers} workers x {st.threads // max(1, st.n_workers)} thread(s) at {st.address}"
+    )
 
 
 def _step_compute(state: DemoState) -> str:
@@ -91,7 +94,9 @@ def run_demo(config: DemoConfig | None = None, echo: Callable[[str], None] = pri
 
 @click.command("demo")
 @click.option("--rows", type=click.IntRange(min=1000), default=DemoConfig.rows, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=DemoConfig.workers, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=DemoConfig.workers, show_default=True
+)
 @click.option("--trials", type=click.IntRange(min=1), default=DemoConfig.trials, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo_command(rows: int, workers: int, trials: int, seed: int) -> None:

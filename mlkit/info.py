@@ -15,8 +15,20 @@ from mlkit import __version__, config
 __all__ = ["info", "info_command"]
 
 PACKAGES = (
-    "dask", "distributed", "dask-cuda", "pandas", "pyarrow", "xgboost", "torch", "optuna",
-    "optuna-integration", "mlflow", "papermill", "nbval", "ipywidgets", "jupyterlab",
+    "dask",
+    "distributed",
+    "dask-cuda",
+    "pandas",
+    "pyarrow",
+    "xgboost",
+    "torch",
+    "optuna",
+    "optuna-integration",
+    "mlflow",
+    "papermill",
+    "nbval",
+    "ipywidgets",
+    "jupyterlab",
 )
 
 
@@ -70,7 +82,10 @@ def info_command(as_json: bool) -> None:
     click.echo("settings: " + ", ".join(f"{k}={v}" for k, v in d["settings"].items()))
     if d["gpus"]:
         for g in d["gpus"]:
-            click.echo(f"GPU {g['index']}: {g['name']} ({g['memory_total'] / 2**30:.1f} GiB, {g['utilization']}% busy)")
+            click.echo(
+                f"GPU {g['index']}: {g['name']} ({g['memory_total'] / 2**30:.1f} GiB, "
+                f"{g['utilization']}% busy)"
+            )
     else:
         click.echo(f"GPUs: none ({d['gpu_reason']})")
     click.echo("packages:")

@@ -4,7 +4,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["dask", "distributed", "torch", "xgboost", "optuna", "mlflow", "papermill", "ipywidgets", "pandas"]
+HEAVY = [
+    "dask",
+    "distributed",
+    "torch",
+    "xgboost",
+    "optuna",
+    "mlflow",
+    "papermill",
+    "ipywidgets",
+    "pandas",
+]
 
 PROBE = """
 import json, sys
@@ -16,7 +26,9 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 def _loaded(code: str) -> list[str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -45,8 +57,9 @@ def test_submodules_load_on_attribute_access():
 
 
 def test_unknown_attribute_is_an_attribute_error():
-    import mlkit
     import pytest
+
+    import mlkit
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mlkit.nope  # noqa: B018

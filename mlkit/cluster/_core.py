@@ -40,7 +40,9 @@ __all__ = [
 _LOCK = threading.RLock()
 _ACTIVE: Cluster | None = None
 
-_ADDRESS_RE = re.compile(r"^(?:(tcp|tls|ucx|ws|wss|inproc)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
+_ADDRESS_RE = re.compile(
+    r"^(?:(tcp|tls|ucx|ws|wss|inproc)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$"
+)
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,9 @@ class Cluster:
                 pid=pids.get(addr),
                 gpus=gpus_by_worker.get(addr, []),
             )
-            for addr, w in sorted(info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name")))
+            for addr, w in sorted(
+                info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name"))
+            )
         ]
         return ClusterStatus(self.kind, self.address, self.dashboard_link, workers)
 
@@ -467,7 +471,9 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
         try:
             deploy = cls(**p.kwargs)
         except TypeError as exc:
-            raise ClusterError(f"{p.cluster_class} rejected the options {sorted(p.kwargs)}: {exc}") from exc
+            raise ClusterError(
+                f"{p.cluster_class} rejected the options {sorted(p.kwargs)}: {exc}"
+            ) from exc
         if p.kind == "manager" and p.workers:
             deploy.scale(p.workers)
         client = distributed.Client(deploy, set_as_default=True)
@@ -529,7 +535,9 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         target = address
         spec = {"address": address.scheduler_address}
     else:
-        raise ConfigError(f"cannot connect to {address!r}: pass 'tcp://HOST:PORT' or a cluster object")
+        raise ConfigError(
+            f"cannot connect to {address!r}: pass 'tcp://HOST:PORT' or a cluster object"
+        )
     with _LOCK:
         if _ACTIVE is not None and not _ACTIVE.closed:
             if _ACTIVE.spec.get("address") == spec["address"] or _ACTIVE.address == spec["address"]:

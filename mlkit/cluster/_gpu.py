@@ -64,8 +64,10 @@ def _visible_filter(gpus: list[GPUInfo]) -> tuple[list[GPUInfo], str | None]:
     kept: list[GPUInfo] = []
     for tok in tokens:
         match = [
-            g for g in gpus
-            if (tok.isdigit() and g.index == int(tok)) or (not tok.isdigit() and g.uuid.startswith(tok))
+            g
+            for g in gpus
+            if (tok.isdigit() and g.index == int(tok))
+            or (not tok.isdigit() and g.uuid.startswith(tok))
         ]
         if not match:
             # CUDA stops at the first invalid entry; so do we.
@@ -154,7 +156,8 @@ def select(spec: str | int | list[int] | None, available: GPUProbe) -> list[GPUI
 
     Examples
     --------
-    >>> fake = GPUProbe([GPUInfo(0, "A100", "GPU-a", 1, 0, 0), GPUInfo(1, "A100", "GPU-b", 1, 0, 0)])
+    >>> a100 = [GPUInfo(i, "A100", f"GPU-{i}", 1, 0, 0) for i in range(2)]
+    >>> fake = GPUProbe(a100)
     >>> [g.index for g in select("1", fake)], [g.index for g in select("0,1", fake)]
     ([0], [0, 1])
     """

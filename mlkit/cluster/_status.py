@@ -110,7 +110,10 @@ class ClusterStatus:
     def _repr_html_(self) -> str:
         e = html.escape
         if not self.running:
-            return f"<div><b>mlkit cluster</b> ({e(self.kind)}) at <code>{e(self.address)}</code>: stopped</div>"
+            return (
+                f"<div><b>mlkit cluster</b> ({e(self.kind)}) at "
+                f"<code>{e(self.address)}</code>: stopped</div>"
+            )
         pct = 100.0 * self.memory_used / self.memory_limit if self.memory_limit else 0.0
         dash = (
             f'<a href="{e(self.dashboard_link)}" target="_blank">{e(self.dashboard_link)}</a>'
@@ -129,7 +132,11 @@ class ClusterStatus:
             f"<td>{g.utilization}%</td></tr>"
             for g in self.gpus
         )
-        gpu_table = f"<table><tr><th>GPU</th><th>name</th><th>memory</th><th>util</th></tr>{gpu_rows}</table>" if gpu_rows else ""
+        gpu_table = (
+            f"<table><tr><th>GPU</th><th>name</th><th>memory</th><th>util</th></tr>{gpu_rows}</table>"
+            if gpu_rows
+            else ""
+        )
         return (
             f"<div><b>mlkit cluster</b> ({e(self.kind)}) at <code>{e(self.address)}</code><br>"
             f"workers: {self.n_workers} &nbsp; threads: {self.threads} &nbsp; memory: "

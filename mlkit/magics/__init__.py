@@ -52,12 +52,14 @@ class MLScaleMagics(Magics):
             raise UsageError(f"%mlscale: cannot parse {line!r}: {exc}") from None
         if not tokens:
             raise UsageError("%mlscale needs a subcommand: " + self._choices())
-        name, rest = tokens[0], line.strip()[len(tokens[0]):].strip()
+        name, rest = tokens[0], line.strip()[len(tokens[0]) :].strip()
         if name in ("help", "-h", "--help"):
             return self._help(rest)
         sub = SUBCOMMANDS.get(name)
         if sub is None:
-            raise UsageError(f"%mlscale: unknown subcommand {name!r}; choose one of: " + self._choices())
+            raise UsageError(
+                f"%mlscale: unknown subcommand {name!r}; choose one of: " + self._choices()
+            )
         if cell is not None and not sub.cell:
             raise UsageError(f"%%mlscale {name} is a line magic: use %mlscale {name} (one %)")
         # magic_arguments' parser raises UsageError on bad options, naming the valid ones.
@@ -75,7 +77,10 @@ class MLScaleMagics(Magics):
         if topic:
             sub = SUBCOMMANDS.get(topic)
             if sub is None:
-                raise UsageError(f"%mlscale help: unknown subcommand {topic!r}; choose one of: " + self._choices())
+                raise UsageError(
+                    f"%mlscale help: unknown subcommand {topic!r}; choose one of: "
+                    + self._choices()
+                )
             print(sub.func.parser.format_help().replace("usage: %", "usage: %mlscale "))
             return
         width = max(len(n) for n in SUBCOMMANDS)

@@ -7,8 +7,9 @@ and calls exactly one API function; it holds no logic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Subcommand", "SUBCOMMANDS", "subcommand"]
 
@@ -24,7 +25,9 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
 
-def subcommand(name: str, *, cell: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def subcommand(
+    name: str, *, cell: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func(ctx, args, cell)`` as ``%mlscale NAME``.
 
     ``ctx`` is the :class:`~mlkit.magics.MLScaleMagics` instance (``ctx.shell`` is the

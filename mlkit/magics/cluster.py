@@ -46,13 +46,27 @@ def _publish(ctx: Any, handle: Any) -> None:
 
 @subcommand("up")
 @magic_arguments()
-@argument("--workers", "-n", type=_positive, default=None, help="CPU worker processes (GPU: one per GPU)")
+@argument(
+    "--workers", "-n", type=_positive, default=None, help="CPU worker processes (GPU: one per GPU)"
+)
 @argument("--gpus", default=None, help="'all', a count, or device indices like '0,1'")
 @argument("--threads", type=_positive, default=None, help="threads per worker")
 @argument("--memory", default=None, help="memory limit per worker, e.g. 4GB")
-@argument("--cluster", default=None, help="dotted Dask cluster manager class, e.g. dask_jobqueue.SLURMCluster")
-@argument("--option", "-o", action="append", metavar="KEY=VALUE", help="extra option for the cluster class (repeatable)")
-@argument("--replace", action="store_true", help="stop a running cluster with a different spec first")
+@argument(
+    "--cluster",
+    default=None,
+    help="dotted Dask cluster manager class, e.g. dask_jobqueue.SLURMCluster",
+)
+@argument(
+    "--option",
+    "-o",
+    action="append",
+    metavar="KEY=VALUE",
+    help="extra option for the cluster class (repeatable)",
+)
+@argument(
+    "--replace", action="store_true", help="stop a running cluster with a different spec first"
+)
 def up(ctx: Any, args: Any, cell: str | None) -> Any:
     """Start a local (or Dask-CUDA / managed) cluster and show its live widget.
 

@@ -1,5 +1,7 @@
 """MLflow with nothing to set up: defaults, lineage and runs that always end in a final state.
 
+Attributes load lazily (lazy_loader), so importing this package does not import MLflow.
+
 Examples
 --------
 >>> import mlkit
@@ -8,6 +10,9 @@ Examples
 ...     pass
 """
 
-from mlkit.track._defaults import configure, run, tracking_uri
+import lazy_loader as _lazy
 
-__all__ = ["configure", "run", "tracking_uri"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={"_defaults": ["configure", "run", "tracking_uri", "artifact_root"]},
+)

@@ -18,7 +18,7 @@ def tracking_uri() -> str:
 
     Examples
     --------
-    >>> tracking_uri().startswith(("sqlite:///", "http", "file:", "postgresql", "mysql", "databricks"))
+    >>> tracking_uri().startswith(("sqlite:///", "http", "file:", "postgresql", "mysql"))
     True
     """
     env = os.environ.get("MLFLOW_TRACKING_URI")

@@ -127,8 +127,12 @@ class ClusterWidget:
         self.summary.value = f"workers: <b>{st.n_workers}</b> &nbsp; threads: <b>{st.threads}</b>"
         frac = st.memory_used / st.memory_limit if st.memory_limit else 0.0
         self.memory_bar.value = min(1.0, frac)
-        self.memory_bar.bar_style = "danger" if frac > 0.8 else ("warning" if frac > 0.6 else "info")
-        self.memory_label.value = f"{format_bytes(st.memory_used)} / {format_bytes(st.memory_limit)}"
+        self.memory_bar.bar_style = (
+            "danger" if frac > 0.8 else ("warning" if frac > 0.6 else "info")
+        )
+        self.memory_label.value = (
+            f"{format_bytes(st.memory_used)} / {format_bytes(st.memory_limit)}"
+        )
         if st.gpus:
             rows = "".join(
                 f"<tr><td>GPU {g.index}</td><td>{e(g.name)}</td><td>"
@@ -144,7 +148,9 @@ class ClusterWidget:
             self.gpu_table.value = "<i>no GPUs</i>"
         link = st.dashboard_link
         self.dashboard.value = (
-            f'dashboard: <a href="{e(link)}" target="_blank">{e(link)}</a>' if link else "dashboard: off"
+            f'dashboard: <a href="{e(link)}" target="_blank">{e(link)}</a>'
+            if link
+            else "dashboard: off"
         )
         can_scale = self.cluster.deploy is not None
         self.scale_button.disabled = not can_scale

@@ -1,0 +1,65 @@
+"""The `mlkit` command through click's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+import mlkit
+from mlkit.cli import cli
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "demo" in result.output and "info" in result.output
+
+
+def test_info_reports_gpus_and_home(mlkit_home):
+    result = CliRunner().invoke(cli, ["info", "--json"])
+    assert result.exit_code == 0
+    d = json.loads(result.output)
+    assert d["home"] == str(mlkit_home)
+    assert d["gpus"] == [] and "NVML" in d["gpu_reason"]
+
+
+def test_info_text():
+    result = CliRunner().invoke(cli, ["info"])
+    assert result.exit_code == 0 and "GPUs:" in result.output and "packages:" in result.output
+
+
+def test_unknown_command_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["nope"])
+    assert result.exit_code == 2 and "No such command 'nope'" in result.output
+
+
+def test_demo_runs_and_stops_its_cluster(tmp_path):
+    mlkit.cluster.down()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlkit.cli",
+            "demo",
+            "--rows",
+            "20000",
+            "--workers",
+            "2",
+            "--trials",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "summary" in out.stdout and "2 workers" in out.stdout and "total" in out.stdout
+
+
+def test_demo_rejects_bad_sizes():
+    result = CliRunner().invoke(cli, ["demo", "--rows", "5"])
+    assert result.exit_code == 2 and "--rows" in result.output
