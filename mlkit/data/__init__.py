@@ -1,0 +1,21 @@
+"""Data at scale: read, validate, preprocess, split and fingerprint datasets on the cluster.
+
+Attributes load lazily (lazy_loader): importing this package imports neither dask nor pandas.
+
+Examples
+--------
+>>> import mlkit
+>>> path = mlkit.data.synthetic("data/demo", rows=100_000, features=10)   # doctest: +SKIP
+>>> df = mlkit.data.read(path)                                            # doctest: +SKIP
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_read": ["read"],
+        "_synthetic": ["synthetic"],
+        "_write": ["write"],
+    },
+)

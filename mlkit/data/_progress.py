@@ -1,0 +1,72 @@
+"""Run dask work on the cluster with progress that appears only when the work is slow, and that
+a notebook's stop button (KeyboardInterrupt) can cancel, leaving the cluster usable.
+
+The bars are distributed's own (``ProgressWidget`` in a kernel, ``TextProgressBar`` elsewhere):
+they follow every task of the graph on the scheduler, which a client-side counter cannot.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mlkit.widgets import in_kernel
+
+__all__ = ["compute"]
+
+# Work that finishes within this many seconds shows no bar (keeps quick cells quiet).
+_QUIET_SECONDS = 2.0
+
+
+def compute(
+    *collections: Any, client: Any = None, progress: bool | None = None
+) -> tuple[Any, ...]:
+    """Compute dask collections together on the cluster (one graph); return their results.
+
+    Parameters
+    ----------
+    *collections
+        Dask collections or delayed objects; computed in ONE graph so shared inputs are read once.
+    client : distributed.Client, optional
+        Defaults to :func:`mlkit.cluster.get_client`.
+    progress : bool, optional
+        Force the bar on or off; by default it shows when the work takes longer than 2 s.
+
+    Examples
+    --------
+    >>> total, n = compute(ddf.x.sum(), ddf.x.count())   # doctest: +SKIP
+    """
+    from distributed import wait
+
+    if client is None:
+        from mlkit.cluster import get_client
+
+        client = get_client()
+    futures = client.compute(list(collections))
+    try:
+        if progress is not False:
+            slow = bool(progress)
+            if not slow:
+                try:
+                    wait(futures, timeout=_QUIET_SECONDS)
+                except TimeoutError:
+                    slow = True
+            if slow:
+                _show(futures)
+        return tuple(client.gather(futures))
+    except BaseException:
+        # Interrupted or failed: release the work so the cluster is free for the next cell.
+        client.cancel(futures)
+        raise
+
+
+def _show(futures: list[Any]) -> None:
+    from distributed.diagnostics.progressbar import ProgressWidget, TextProgressBar
+
+    if in_kernel():
+        from IPython.display import display
+
+        display(ProgressWidget(futures, complete=True))  # updates itself; gather() then blocks
+    else:
+        TextProgressBar(futures, complete=True)  # blocks until done
+        sys.stdout.write("\n")
