@@ -108,3 +108,10 @@ def test_subcommand_bodies_only_parse():
 
     src = inspect.getsource(cluster_magics)
     assert "LocalCluster" not in src and "Client(" not in src
+
+
+def test_gpus_on_a_machine_without_gpus_is_a_usage_error(shell):
+    before = mlkit.cluster.current()
+    with pytest.raises(UsageError, match="no GPU is visible"):
+        shell.run_line_magic("mlscale", "up --gpus all --replace")
+    assert mlkit.cluster.current() is before

@@ -76,3 +76,26 @@ def test_text_and_html_fallbacks(cluster, capsys):
     assert "workers: 2" in text and "threads: 2" in text
     cluster._ipython_display_()  # outside a kernel: prints the text summary
     assert "mlkit cluster (local)" in capsys.readouterr().out
+
+
+def test_one_row_per_gpu_is_drawn(cluster):
+    from mlkit.cluster import ClusterStatus, GPUInfo, WorkerStatus
+
+    w = ClusterWidget(cluster, autostart=False)
+    gpus = [
+        GPUInfo(i, "NVIDIA H100 80GB HBM3", f"GPU-{i}", 80 * 2**30, 2**30 * i, 7 * i)
+        for i in (0, 1)
+    ]
+    st = ClusterStatus(
+        "cuda",
+        "tcp://127.0.0.1:1",
+        None,
+        [
+            WorkerStatus(str(i), f"tcp://127.0.0.1:{10 + i}", 1, 0, 2**30, gpus=[g])
+            for i, g in enumerate(gpus)
+        ],
+    )
+    w.draw(st)
+    assert w.gpu_table.value.count("<tr><td>GPU ") == 2
+    assert "NVIDIA H100 80GB HBM3" in w.gpu_table.value and "7%" in w.gpu_table.value
+    assert "dashboard: off" in w.dashboard.value
