@@ -1,0 +1,25 @@
+"""Distributed training on the active cluster: xgboost.dask and torch.distributed over Dask.
+
+``mlkit.train.xgboost`` and ``mlkit.train.torch`` are functions (the engines live in the
+private modules ``_xgboost`` and ``_torch``). Attributes load lazily (lazy_loader), so importing
+this package imports neither xgboost nor torch.
+
+Examples
+--------
+>>> import mlkit
+>>> params = {"objective": "binary:logistic"}
+>>> result = mlkit.train.xgboost(ddf, "target", params=params)  # doctest: +SKIP
+>>> uri = result.log_model()                                    # doctest: +SKIP
+>>> out = mlkit.train.torch(train_fn, data=ddf, epochs=3)       # doctest: +SKIP
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_xgboost": ["xgboost", "XGBoostResult"],
+        "_torch": ["torch", "TorchResult"],
+        "_torch_worker": ["TrainContext", "TrainingStopped"],
+    },
+)
