@@ -17,12 +17,15 @@ __all__ = [
     "GPUUnavailableError",
     "DataError",
     "DataValidationError",
+    "NoPredictionsError",
     "TrainingError",
     "TuneError",
     "TrackingError",
     "ServeError",
     "JobError",
     "JobExecutionError",
+    "JobTimeoutError",
+    "JobStoppedError",
 ]
 
 
@@ -63,6 +66,10 @@ class DataValidationError(DataError):
     def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class NoPredictionsError(DataError):
+    """A served model's prediction log holds no prediction in the requested time window."""
 
 
 class TrainingError(MlkitError):
@@ -112,3 +119,12 @@ class JobExecutionError(JobError):
         self.ename = ename
         self.evalue = evalue
         self.output_path = output_path
+
+
+class JobTimeoutError(JobExecutionError):
+    """A notebook job ran past its job or cell timeout and was stopped (``cell_index`` says
+    where)."""
+
+
+class JobStoppedError(JobExecutionError):
+    """A notebook ended itself early with ``sys.exit()``: reported, never taken for success."""

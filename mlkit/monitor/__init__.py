@@ -1,0 +1,27 @@
+"""Watch models in production: drift statistics on cluster-sized data, drift reports, prediction
+logs of served models, a feedback loop, and feature attributions.
+
+Attributes load lazily (lazy_loader): importing this package imports neither pandas nor dask.
+
+Examples
+--------
+>>> import mlkit
+>>> prof = mlkit.monitor.reference_profile(train_ddf)            # doctest: +SKIP
+>>> live = mlkit.monitor.predictions("churn", since="1h")       # doctest: +SKIP
+>>> report = mlkit.monitor.drift(prof, live)                      # doctest: +SKIP
+>>> report.drifted                                                 # doctest: +SKIP
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_drift": ["drift", "FeatureDrift", "DEFAULT_THRESHOLDS"],
+        "_report": ["DriftReport"],
+        "_profile": ["ReferenceProfile", "reference_profile", "load_profile"],
+        "_logs": ["predictions", "prediction_log_dir", "register_reference", "reference_for"],
+        "_watch": ["watch", "Watcher"],
+        "_explain": ["explain", "Explanation"],
+    },
+)
