@@ -16,6 +16,7 @@ __all__ = ["main", "cli"]
 _LAZY_COMMANDS: dict[str, str] = {
     "demo": "mlkit.demo:demo_command",
     "info": "mlkit.info:info_command",
+    "serve": "mlkit.serve._cli:serve_group",
     "monitor": "mlkit.monitor.cli:monitor_command",
 }
 

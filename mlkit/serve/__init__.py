@@ -1,0 +1,24 @@
+"""Serve MLflow models: managed scoring-server processes, REST client, batch scoring on Dask.
+
+Attributes load lazily (lazy_loader), so importing this package imports neither MLflow nor
+pandas.
+
+Examples
+--------
+>>> import mlkit
+>>> srv = mlkit.serve.start("models:/iris@champion")          # doctest: +SKIP
+>>> srv.predict(df.head())                                     # doctest: +SKIP
+>>> preds = mlkit.serve.batch_predict(ddf, "models:/iris@champion")   # doctest: +SKIP
+>>> mlkit.serve.stop(all=True)                                 # doctest: +SKIP
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "_server": ["Server", "ServerList", "start", "stop", "list_servers", "get"],
+        "_batch": ["batch_predict"],
+        "_docker": ["dockerfile"],
+    },
+)

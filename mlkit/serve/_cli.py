@@ -1,0 +1,130 @@
+"""``mlkit serve``: serve a model in the foreground, list and stop servers, write a Dockerfile.
+
+Imports stay cheap at module level (``mlkit --help`` loads this module to show its summary);
+MLflow and pandas load inside the commands.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+__all__ = ["serve_group"]
+
+
+class _ServeGroup(click.Group):
+    """``mlkit serve MODEL`` is short for ``mlkit serve run MODEL``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_ServeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def serve_group() -> None:
+    """Serve MLflow models over REST (MODEL | list | stop | dockerfile).
+
+    \b
+      mlkit serve models:/iris@champion --port 8000
+      mlkit serve list
+      mlkit serve stop iris-champion      (or --all)
+      mlkit serve dockerfile models:/iris@champion build/iris
+    """
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@serve_group.command("run")
+@click.argument("model")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="port to listen on (0: a free one)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=1, show_default=True,
+              help="uvicorn worker processes")
+@click.option("--name", default=None, help="server name (default: from the model)")
+@click.option("--metrics", is_flag=True, help="serve Prometheus metrics at /metrics")
+@click.option("--log-predictions", is_flag=True, help="append requests and predictions to the "
+              "Parquet prediction log under the mlkit home")
+def run_command(model: str, port: int, host: str, workers: int, name: str | None, metrics: bool,
+                log_predictions: bool) -> None:
+    """Serve MODEL in the foreground until Ctrl-C (or SIGTERM), then stop it cleanly."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._server import _PROCS, start
+
+    try:
+        srv = start(model, port=port, host=host, workers=workers, name=name,
+                    log_predictions=log_predictions, metrics=metrics)
+    except MlkitError as exc:
+        _fail(exc)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    click.echo(f"serving {model} as {srv.name!r} at {srv.url}  (POST {srv.url}/invocations; "
+               "Ctrl-C stops)")
+    if srv.metrics_url:
+        click.echo(f"metrics: {srv.metrics_url}")
+    if srv.predictions_path:
+        click.echo(f"prediction log: {srv.predictions_path}")
+    code = 0
+    try:
+        proc = _PROCS.get(srv.pid)
+        while proc is not None and proc.poll() is None:
+            time.sleep(0.5)
+        click.echo(f"the server exited by itself; last lines of {srv.log_path}:\n{srv.logs()}",
+                   err=True)
+        code = 1
+    except KeyboardInterrupt:
+        click.echo("stopping ...")
+    finally:
+        srv.stop()
+        signal.signal(signal.SIGTERM, previous)
+    click.echo(f"stopped {srv.name!r}")
+    sys.exit(code)
+
+
+@serve_group.command("list")
+def list_command() -> None:
+    """List the scoring servers mlkit started (in this mlkit home) that are still running."""
+    from mlkit.serve._server import list_servers
+
+    click.echo(repr(list_servers()))
+
+
+@serve_group.command("stop")
+@click.argument("name", required=False)
+@click.option("--all", "all_", is_flag=True, help="stop every running server")
+def stop_command(name: str | None, all_: bool) -> None:
+    """Stop the server NAME (or all of them with --all); no process is left behind."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._server import stop
+
+    try:
+        stopped = stop(name, all=all_)
+    except MlkitError as exc:
+        _fail(exc)
+    click.echo("stopped: " + ", ".join(stopped) if stopped else "no servers were running")
+
+
+@serve_group.command("dockerfile")
+@click.argument("model")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+def dockerfile_command(model: str, out_dir: str) -> None:
+    """Write a Docker build context for MODEL into OUT_DIR (MLflow's generator; no Docker)."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._docker import dockerfile
+
+    try:
+        out = dockerfile(model, out_dir)
+    except MlkitError as exc:
+        _fail(exc)
+    click.echo(f"wrote {out / 'Dockerfile'} and {out / 'model_dir'}; build with: "
+               f"docker build -t {out.name.lower()} {out}")

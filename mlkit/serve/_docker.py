@@ -1,0 +1,79 @@
+"""A container build context for a model, by MLflow's own generator (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlkit.exceptions import ServeError
+
+__all__ = ["dockerfile"]
+
+
+def dockerfile(model: Any, out_dir: str | Path, *, timeout: float = 600.0) -> Path:
+    """Write a Docker build context (``Dockerfile`` + ``model_dir/``) that serves ``model``.
+
+    Runs ``mlflow models generate-dockerfile -m MODEL -d DIR``: the image it describes installs
+    the model's requirements and serves it with MLflow's scoring server on port 8080. The
+    context is generated in a temporary folder next to ``out_dir`` and renamed into place, so a
+    failure leaves nothing half-written.
+
+    Parameters
+    ----------
+    model : str or pathlib.Path
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH`` or a local folder.
+    out_dir : str or pathlib.Path
+        Folder to create; it must not exist yet (or be empty).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``. Build it with ``docker build -t NAME out_dir``.
+
+    Examples
+    --------
+    >>> mlkit.serve.dockerfile("models:/iris@champion", "build/iris")    # doctest: +SKIP
+    PosixPath('build/iris')
+    """
+    from mlkit import track
+    from mlkit.serve._models import resolve
+    from mlkit.serve._server import _mlflow_command, _server_env, _tail
+
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ServeError(
+            f"output folder {str(out_dir)!r} already exists and is not empty: "
+            "choose a new folder (mlkit never overwrites a build context)"
+        )
+    tracking_uri = track.tracking_uri()
+    ref = resolve(model, tracking_uri)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    log = tmp.parent / f"{tmp.name}.log"
+    cmd = [*_mlflow_command(), "models", "generate-dockerfile", "-m", ref.uri, "-d", str(tmp)]
+    try:
+        with open(log, "wb") as handle:
+            proc = subprocess.run(
+                cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=_server_env(tracking_uri), timeout=timeout, check=False,
+            )
+        if proc.returncode != 0 or not (tmp / "Dockerfile").is_file():
+            raise ServeError(
+                f"mlflow models generate-dockerfile failed for {str(model)!r} "
+                f"(exit code {proc.returncode}):\n{_tail(log)}"
+            )
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    except subprocess.TimeoutExpired:
+        raise ServeError(
+            f"mlflow models generate-dockerfile took longer than {timeout:g} s for {str(model)!r}"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.unlink(missing_ok=True)
+    return out

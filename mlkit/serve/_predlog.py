@@ -1,0 +1,196 @@
+"""The prediction log: what a served model was asked and what it answered, as Parquet files.
+
+Format (shared with :mod:`mlkit.monitor`, which reads it; keep it exactly):
+
+- folder ``<mlkit home>/predictions/<server name>/``;
+- append-only files ``part-<time_ns>-<pid>.parquet``, each written under a hidden temporary
+  name in the same folder and renamed into place, so a reader never sees half a file;
+- columns: the request's raw input columns as received, then ``prediction`` (or
+  ``prediction_0`` .. ``prediction_k`` for multi-output models), ``_mlkit_time``
+  (``datetime64[ns, UTC]``, when the request arrived) and ``_mlkit_request_id`` (str).
+
+Rows are buffered in the server process and flushed every ``flush_every`` requests or
+``flush_seconds`` seconds, whichever comes first, and on shutdown. Several uvicorn workers each
+write their own files (the pid in the name keeps them apart).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["PredictionLog", "log_frame", "TIME_COLUMN", "REQUEST_ID_COLUMN", "PREDICTION_COLUMN"]
+
+TIME_COLUMN = "_mlkit_time"
+REQUEST_ID_COLUMN = "_mlkit_request_id"
+PREDICTION_COLUMN = "prediction"
+
+
+def _inputs_frame(data: Any) -> pd.DataFrame | None:
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    if isinstance(data, pd.Series):
+        return data.to_frame().reset_index(drop=True)
+    if isinstance(data, dict):
+        with contextlib.suppress(ValueError, TypeError):
+            return pd.DataFrame({str(k): list(np.asarray(v)) for k, v in data.items()})
+        return None
+    arr = np.asarray(data) if isinstance(data, (list, np.ndarray)) else None
+    if arr is not None and arr.ndim in (1, 2):
+        arr = arr.reshape(len(arr), -1)
+        return pd.DataFrame(arr, columns=[f"input_{i}" for i in range(arr.shape[1])])
+    return None
+
+
+def _predictions_frame(predictions: Any) -> pd.DataFrame | None:
+    if isinstance(predictions, pd.Series):
+        return pd.DataFrame({PREDICTION_COLUMN: predictions.to_numpy()})
+    if isinstance(predictions, pd.DataFrame):
+        values = predictions.reset_index(drop=True)
+    else:
+        try:
+            arr = np.asarray(predictions)
+        except (ValueError, TypeError):
+            return None
+        if arr.ndim == 0 or arr.ndim > 2 or arr.dtype == object and arr.ndim != 1:
+            return None
+        values = pd.DataFrame(arr.reshape(len(arr), -1))
+    if values.shape[1] == 1:
+        return pd.DataFrame({PREDICTION_COLUMN: values.iloc[:, 0].to_numpy()})
+    values.columns = [f"{PREDICTION_COLUMN}_{i}" for i in range(values.shape[1])]
+    return values
+
+
+def log_frame(data: Any, predictions: Any, time_ns: int, request_id: str) -> pd.DataFrame | None:
+    """One request's rows in the log format, or None when they cannot be tabulated.
+
+    Examples
+    --------
+    >>> df = log_frame(pd.DataFrame({"x": [1.0, 2.0]}), np.array([0, 1]), 0, "r1")
+    >>> list(df.columns)
+    ['x', 'prediction', '_mlkit_time', '_mlkit_request_id']
+    """
+    inputs = _inputs_frame(data)
+    preds = _predictions_frame(predictions)
+    if inputs is None or preds is None or len(inputs) != len(preds):
+        return None
+    out = pd.concat([inputs, preds], axis=1)
+    stamp = np.full(len(out), time_ns, dtype="int64").view("datetime64[ns]")
+    out[TIME_COLUMN] = pd.Series(stamp, index=out.index).dt.tz_localize("UTC")
+    out[REQUEST_ID_COLUMN] = pd.Series([request_id] * len(out), index=out.index)
+    return out
+
+
+def _to_table(frame: pd.DataFrame) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        # Columns outside the signature are logged as received and may mix types across
+        # requests (a number here, a string there); Parquet needs one type per column.
+        frame = frame.copy()
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                frame[col] = frame[col].map(lambda v: v if v is None else str(v))
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+class PredictionLog:
+    """Buffered, append-only Parquet writer for one server process.
+
+    Parameters
+    ----------
+    folder : str or Path
+        ``<home>/predictions/<server name>``; created if missing.
+    flush_every : int
+        Write a file once this many requests are buffered.
+    flush_seconds : float
+        Write buffered requests at least this often.
+
+    Examples
+    --------
+    >>> log = PredictionLog("/tmp/preds", flush_every=10)             # doctest: +SKIP
+    >>> log.record(df, model.predict(df), time.time_ns(), "req-1")    # doctest: +SKIP
+    >>> log.close()                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | Path, flush_every: int = 100, flush_seconds: float = 10.0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.flush_every = max(1, int(flush_every))
+        self.flush_seconds = max(0.05, float(flush_seconds))
+        self._frames: list[pd.DataFrame] = []
+        self._lock = threading.Lock()  # guards the buffer; request threads append under it
+        self._write_lock = threading.Lock()  # one writer at a time (timer thread vs shutdown)
+        self._wake = threading.Event()
+        self._closed = False
+        self.files_written = 0
+        self._thread = threading.Thread(target=self._loop, name="mlkit-prediction-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # a worker that exits without lifespan shutdown still flushes
+
+    def record(self, data: Any, predictions: Any, time_ns: int, request_id: str) -> bool:
+        """Buffer one request's inputs and predictions; False when they could not be tabulated."""
+        frame = log_frame(data, predictions, time_ns, request_id)
+        if frame is None or self._closed:
+            return False
+        with self._lock:
+            self._frames.append(frame)
+            full = len(self._frames) >= self.flush_every
+        if full:
+            self._wake.set()
+        return True
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if not self._closed:
+                self.flush()
+
+    def flush(self) -> Path | None:
+        """Write everything buffered to one new Parquet file; returns its path (None if empty)."""
+        with self._write_lock:
+            with self._lock:
+                frames, self._frames = self._frames, []
+            if not frames:
+                return None
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            # Prediction columns and the two bookkeeping columns go last, as the format says.
+            tail = [c for c in frame.columns if c == PREDICTION_COLUMN
+                    or c.startswith(PREDICTION_COLUMN + "_")]
+            tail += [TIME_COLUMN, REQUEST_ID_COLUMN]
+            frame = frame[[c for c in frame.columns if c not in tail] + tail]
+            name = f"part-{time.time_ns()}-{os.getpid()}.parquet"
+            tmp = self.folder / f".{name}.tmp"
+            try:
+                pq.write_table(_to_table(frame), tmp)
+                os.replace(tmp, self.folder / name)
+            except Exception as exc:  # a full disk must not take the model down
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                print(f"mlkit: could not write the prediction log {name}: {exc!r}; "
+                      f"{len(frame)} rows dropped", file=sys.stderr, flush=True)
+                return None
+            self.files_written += 1
+            return self.folder / name
+
+    def close(self) -> None:
+        """Stop the timer thread and write what is buffered (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+        self.flush()

@@ -1,0 +1,120 @@
+"""The registry of running scoring servers: one JSON file under the mlkit home.
+
+``serve.start`` records every server it launches (name, pid, process group, port, model, start
+time) so ``%mlscale serve list`` / ``stop`` find them again after a kernel restart. Entries whose
+process has died (or whose pid now belongs to another program) are pruned on every read.
+
+The file is rewritten atomically (temporary file + ``os.replace``) under an exclusive
+``fcntl.flock`` on a sibling lock file, so two kernels starting servers at once cannot lose an
+entry. ``fcntl`` is the standard library's POSIX lock; it avoids a dependency for one lock (the
+process-group handling in this package is POSIX-only anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlkit import config
+
+__all__ = ["registry_path", "read", "add", "remove", "is_alive", "locked"]
+
+_FILE = "servers.json"
+
+
+def registry_path() -> Path:
+    """Path of the registry file (``<home>/servers/servers.json``)."""
+    return config.home("servers") / _FILE
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[Path]:
+    """Hold the registry's exclusive lock; yields the registry path."""
+    path = registry_path()
+    with open(path.with_suffix(".lock"), "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def is_alive(entry: dict[str, Any]) -> bool:
+    """True while the entry's process runs and is the same process that was recorded.
+
+    The recorded ``create_time`` guards against pid reuse: after a reboot or a long time, the
+    pid may belong to an unrelated program, which must never be signalled.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(int(entry["pid"]))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(proc.create_time() - float(entry["create_time"])) < 1.0
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        # A corrupt registry must not block serving; it only lists what mlkit started.
+        return {}
+    servers = data.get("servers", {}) if isinstance(data, dict) else {}
+    return {k: v for k, v in servers.items() if isinstance(v, dict)}
+
+
+def _save(path: Path, servers: dict[str, dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".servers-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump({"servers": servers}, out, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read(prune: bool = True) -> dict[str, dict[str, Any]]:
+    """All registered servers by name; dead ones are removed from the file first.
+
+    Examples
+    --------
+    >>> sorted(read())    # doctest: +SKIP
+    ['iris-champion']
+    """
+    with locked() as path:
+        servers = _load(path)
+        if prune:
+            alive = {k: v for k, v in servers.items() if is_alive(v)}
+            if alive != servers:
+                _save(path, alive)
+            servers = alive
+        return servers
+
+
+def add(entry: dict[str, Any]) -> None:
+    """Record a running server (replaces a dead entry of the same name)."""
+    with locked() as path:
+        servers = _load(path)
+        servers[entry["name"]] = entry
+        _save(path, servers)
+
+
+def remove(name: str) -> None:
+    """Forget a server (no error if it is not registered)."""
+    with locked() as path:
+        servers = _load(path)
+        if servers.pop(name, None) is not None:
+            _save(path, servers)

@@ -1,0 +1,652 @@
+"""Managed scoring-server processes: start, find again, predict, stop.
+
+Two ways to run a model, both MLflow's own scoring app behind uvicorn:
+
+- plain (the default): ``mlflow models serve -m URI --env-manager local -h HOST -p PORT -w N``,
+  exactly what a user would type;
+- instrumented (``metrics=True`` and/or ``log_predictions=True``): the same app built by
+  ``mlflow.pyfunc.scoring_server.init`` inside :mod:`mlkit.serve._app`, wrapped with mlkit's
+  ASGI middleware (Prometheus ``/metrics``, the prediction log, cleaned error bodies), started as
+  ``python -m uvicorn --factory mlkit.serve._app:create_app``. MLflow's CLI offers no hook for
+  either feature.
+
+Each server runs in its own session (``start_new_session``): its process group holds the MLflow
+CLI, uvicorn and uvicorn's workers, so ``stop`` signals the whole group and leaves nothing behind.
+Servers are recorded in ``<home>/servers/servers.json`` (see :mod:`mlkit.serve._registry`) and
+log to ``<home>/servers/<name>/server.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlkit import config
+from mlkit.exceptions import ServeError
+from mlkit.serve import _registry
+from mlkit.serve._models import NAME_RE, ModelRef, default_name, resolve
+
+__all__ = ["Server", "ServerList", "start", "stop", "list_servers", "get"]
+
+# Popen objects of servers this process started, so stopped ones are reaped (no zombies).
+_PROCS: dict[int, subprocess.Popen] = {}
+_PING_INTERVAL = 0.25
+
+
+def _tail(path: str | Path, lines: int = 30) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _server_env(tracking_uri: str) -> dict[str, str]:
+    env = os.environ.copy()
+    # `mlflow models serve` execs `uvicorn` by name: the venv's bin folder must come first.
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["MLFLOW_TRACKING_URI"] = tracking_uri  # so models:/ and runs:/ resolve in the server
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("MLKIT_SERVE_CONFIG", None)
+    return env
+
+
+def _mlflow_command() -> list[str]:
+    exe = Path(sys.executable).parent / "mlflow"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mlflow"]
+
+
+def _group_members(entry: dict[str, Any]) -> list[Any]:
+    """Live processes of the server's process group (empty when it is gone).
+
+    Linux never reuses a pid while it still names a process group, so group members are ours
+    as long as the leader is either gone or is the very process recorded (same create time).
+    """
+    import psutil
+
+    pid, pgid = int(entry["pid"]), int(entry.get("pgid", entry["pid"]))
+    with contextlib.suppress(psutil.NoSuchProcess):
+        leader = psutil.Process(pid)
+        if abs(leader.create_time() - float(entry.get("create_time", 0))) >= 1.0:
+            return []  # the pid was reused: our group is long gone
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def _reap(pid: int) -> None:
+    proc = _PROCS.pop(pid, None)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def _terminate(entry: dict[str, Any], timeout: float) -> None:
+    """SIGTERM the server's group (uvicorn stops gracefully, flushing logs), then SIGKILL."""
+    import psutil
+
+    members = _group_members(entry)
+    pgid = int(entry.get("pgid", entry["pid"]))
+    if members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        _gone, alive = psutil.wait_procs(members, timeout=timeout)
+        if alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(alive, timeout=5)
+    _reap(int(entry["pid"]))
+    left = _group_members(entry)
+    if left:
+        raise ServeError(
+            f"server {entry['name']!r}: processes {[p.pid for p in left]} survived SIGKILL"
+        )
+
+
+class Server:
+    """Handle on a running scoring server (returned by :func:`start`, :func:`get`).
+
+    Attributes
+    ----------
+    name, url, model : str
+        Registry name, base URL (``http://127.0.0.1:PORT``) and the model as given.
+    pid : int
+        Process id of the server's process-group leader.
+
+    Examples
+    --------
+    >>> srv = mlkit.serve.start("models:/iris@champion")     # doctest: +SKIP
+    >>> srv.predict(df.head())                                # doctest: +SKIP
+    >>> srv.stop()                                            # doctest: +SKIP
+    """
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self._entry = dict(entry)
+        self._session: Any = None
+
+    # -- attributes --------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self._entry["name"])
+
+    @property
+    def url(self) -> str:
+        return str(self._entry["url"])
+
+    @property
+    def port(self) -> int:
+        return int(self._entry["port"])
+
+    @property
+    def pid(self) -> int:
+        return int(self._entry["pid"])
+
+    @property
+    def model(self) -> str:
+        return str(self._entry["model"])
+
+    @property
+    def log_path(self) -> Path:
+        """The server's stdout/stderr log."""
+        return Path(self._entry["log"])
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``URL/metrics`` (Prometheus text) when started with ``metrics=True``, else None."""
+        return f"{self.url}/metrics" if self._entry.get("metrics") else None
+
+    @property
+    def predictions_path(self) -> Path | None:
+        """Folder of the prediction log when started with ``log_predictions=True``, else None."""
+        p = self._entry.get("predictions")
+        return Path(p) if p else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry entry (JSON-friendly)."""
+        return dict(self._entry)
+
+    # -- HTTP --------------------------------------------------------------------------
+    def _http(self) -> Any:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._session.trust_env = False  # loopback: never through an HTTP proxy
+        return self._session
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """True if ``/ping`` answers 200."""
+        import requests
+
+        try:
+            return self._http().get(f"{self.url}/ping", timeout=timeout).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def predict(self, df: Any, *, timeout: float = 60.0) -> Any:
+        """Score ``df`` through the REST API (``POST /invocations``).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame (or records / dict of columns convertible to one)
+            Raw feature columns, as the model's signature names them.
+        timeout : float
+            Seconds to wait for the answer.
+
+        Returns
+        -------
+        pandas.Series named ``prediction`` (index of ``df``), or a DataFrame for multi-output
+        models.
+
+        Raises
+        ------
+        ServeError
+            The server rejected the request (the message is the server's) or is unreachable.
+
+        Examples
+        --------
+        >>> srv.predict(pd.DataFrame({"f0": [0.1], "f1": [1.2]}))   # doctest: +SKIP
+        """
+        import pandas as pd
+        import requests
+        from mlflow.utils.proto_json_utils import dump_input_data  # MLflow's own request encoder
+
+        if not isinstance(df, pd.DataFrame):
+            if not isinstance(df, (list, dict)):
+                raise ServeError(
+                    f"predict expects a pandas DataFrame of raw feature columns, got {type(df)!r}"
+                )
+            df = pd.DataFrame(df)
+        try:
+            resp = self._http().post(
+                f"{self.url}/invocations",
+                data=dump_input_data(df),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise ServeError(
+                f"server {self.name!r} at {self.url} is not reachable ({type(exc).__name__}); "
+                "check mlkit.serve.list_servers() and its log: " + str(self.log_path)
+            ) from None
+        if resp.status_code != 200:
+            try:
+                message = resp.json().get("message", resp.text)
+            except ValueError:
+                message = resp.text
+            raise ServeError(
+                f"server {self.name!r} rejected the request (HTTP {resp.status_code}): "
+                f"{str(message)[:2000]}"
+            )
+        return _predictions(resp.json(), df.index)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def alive(self) -> bool:
+        """True while the server's processes run."""
+        return bool(_group_members(self._entry))
+
+    def status(self) -> dict[str, Any]:
+        """Name, URL, model, pid, whether it runs and answers /ping, uptime and its files.
+
+        Examples
+        --------
+        >>> srv.status()["ready"]      # doctest: +SKIP
+        True
+        """
+        alive = self.alive()
+        started = datetime.fromisoformat(self._entry["started"])
+        return {
+            "name": self.name,
+            "url": self.url,
+            "model": self.model,
+            "version": self._entry.get("version"),
+            "kind": self._entry.get("kind"),
+            "pid": self.pid,
+            "workers": self._entry.get("workers"),
+            "alive": alive,
+            "ready": alive and self.ping(),
+            "uptime_s": round((datetime.now(timezone.utc) - started).total_seconds(), 1),
+            "metrics_url": self.metrics_url,
+            "predictions": str(self.predictions_path) if self.predictions_path else None,
+            "log": str(self.log_path),
+        }
+
+    def logs(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the server's log."""
+        return _tail(self.log_path, lines)
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop the server and every process it started; False if it was not running.
+
+        Examples
+        --------
+        >>> srv.stop()     # doctest: +SKIP
+        True
+        """
+        was_alive = self.alive()
+        _terminate(self._entry, timeout)
+        _registry.remove(self.name)
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        return was_alive
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else "stopped"
+        return f"<Server {self.name!r} {self.url} model={self.model!r} pid={self.pid} {state}>"
+
+
+def _predictions(payload: Any, index: Any) -> Any:
+    import pandas as pd
+
+    preds = payload.get("predictions", payload) if isinstance(payload, dict) else payload
+    if isinstance(preds, dict):
+        return pd.DataFrame(preds)
+    if not isinstance(preds, list):
+        return pd.Series([preds], name="prediction")
+    idx = index if len(index) == len(preds) else None
+    if preds and all(isinstance(p, dict) for p in preds):
+        return pd.DataFrame(preds, index=idx)
+    if preds and all(isinstance(p, list) for p in preds):
+        width = max(len(p) for p in preds)
+        if width == 1:
+            return pd.Series([p[0] for p in preds], index=idx, name="prediction")
+        return pd.DataFrame(preds, index=idx, columns=[f"prediction_{i}" for i in range(width)])
+    return pd.Series(preds, index=idx, name="prediction")
+
+
+class ServerList(list):
+    """The running servers; prints as a table.
+
+    Examples
+    --------
+    >>> mlkit.serve.list_servers()      # doctest: +SKIP
+    NAME           URL                     MODEL                  PID    KIND
+    iris-champion  http://127.0.0.1:53211  models:/iris@champion  41234  mlflow
+    """
+
+    def __repr__(self) -> str:
+        if not self:
+            return "no mlkit scoring servers are running"
+        rows = [("NAME", "URL", "MODEL", "PID", "KIND")]
+        for s in self:
+            rows.append((s.name, s.url, s.model, str(s.pid), str(s._entry.get("kind", ""))))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        return "\n".join(line.rstrip() for line in lines)
+
+    __str__ = __repr__
+
+
+def list_servers() -> ServerList:
+    """Servers started by mlkit that are still running (from any process using this home).
+
+    Examples
+    --------
+    >>> mlkit.serve.list_servers()      # doctest: +SKIP
+    """
+    return ServerList(Server(e) for _, e in sorted(_registry.read().items()))
+
+
+def get(name: str) -> Server:
+    """The running server called ``name``.
+
+    Examples
+    --------
+    >>> srv = mlkit.serve.get("iris-champion")      # doctest: +SKIP
+    """
+    servers = _registry.read()
+    if name not in servers:
+        running = ", ".join(sorted(servers)) or "none"
+        raise ServeError(f"no server named {name!r} is running (running: {running})")
+    return Server(servers[name])
+
+
+def stop(
+    server: str | Server | None = None, *, all: bool = False, timeout: float = 15.0  # noqa: A002
+) -> list[str]:
+    """Stop one server (by name or handle) or, with ``all=True``, every registered server.
+
+    Returns the names of the servers stopped.
+
+    Examples
+    --------
+    >>> mlkit.serve.stop("iris-champion")     # doctest: +SKIP
+    ['iris-champion']
+    >>> mlkit.serve.stop(all=True)            # doctest: +SKIP
+    """
+    if all:
+        if server is not None:
+            raise ServeError("pass a server name or all=True, not both")
+        stopped = []
+        for s in list_servers():
+            s.stop(timeout=timeout)
+            stopped.append(s.name)
+        return stopped
+    if server is None:
+        running = ", ".join(s.name for s in list_servers()) or "none"
+        raise ServeError(f"name the server to stop, or pass all=True (running: {running})")
+    handle = server if isinstance(server, Server) else get(str(server))
+    handle.stop(timeout=timeout)
+    return [handle.name]
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    i = 2
+    while f"{base}-{i}" in taken:
+        i += 1
+    return f"{base}-{i}"
+
+
+def _check_args(port: Any, host: Any, workers: Any, name: Any, flush_every: Any,
+                flush_seconds: Any, timeout: Any) -> None:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ServeError(f"port must be an integer in 0..65535 (0 picks a free one), got {port!r}")
+    if not isinstance(host, str) or not host:
+        raise ServeError(f"host must be an address such as '127.0.0.1', got {host!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ServeError(f"workers must be a positive integer, got {workers!r}")
+    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
+        raise ServeError(
+            f"name must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
+            f"digit), got {name!r}"
+        )
+    if not isinstance(flush_every, int) or flush_every < 1:
+        raise ServeError(f"flush_every must be a positive integer, got {flush_every!r}")
+    if not isinstance(flush_seconds, (int, float)) or flush_seconds <= 0:
+        raise ServeError(f"flush_seconds must be a positive number, got {flush_seconds!r}")
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ServeError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+def _model_folder(ref: ModelRef, dst: Path, tracking_uri: str) -> str:
+    """A local folder of the model for the instrumented app (downloaded once, here)."""
+    if ref.local:
+        return ref.uri
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    shutil.rmtree(dst, ignore_errors=True)
+    try:
+        return mlflow.artifacts.download_artifacts(
+            artifact_uri=ref.uri, dst_path=str(dst), tracking_uri=tracking_uri,
+            registry_uri=tracking_uri,
+        )
+    except MlflowException as exc:
+        raise ServeError(f"cannot download model {ref.uri!r}: {exc.message}") from None
+
+
+def _launch(cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        log.write(f"=== mlkit: {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=str(cwd), start_new_session=True,  # own process group: stop kills it whole
+        )
+    _PROCS[proc.pid] = proc
+    return proc
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, deadline: float) -> str | None:
+    """None once /ping answers 200; else why not ("exited" or "timeout")."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        while True:
+            if proc.poll() is not None:
+                return "exited"
+            try:
+                if session.get(f"{url}/ping", timeout=2).status_code == 200:
+                    return None
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                return "timeout"
+            time.sleep(_PING_INTERVAL)
+    finally:
+        session.close()
+
+
+def start(
+    model: Any,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    name: str | None = None,
+    log_predictions: bool = False,
+    metrics: bool = False,
+    *,
+    timeout: float = 180.0,
+    flush_every: int = 100,
+    flush_seconds: float = 10.0,
+) -> Server:
+    """Serve an MLflow model over REST with MLflow's own scoring server, as a managed process.
+
+    Parameters
+    ----------
+    model : str or pathlib.Path
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH`` or a local model
+        folder. Registry and run URIs resolve against mlkit's tracking store
+        (``mlkit.track.tracking_uri()``).
+    port : int
+        Port to listen on; 0 picks a free one.
+    host : str
+        Address to bind; loopback by default (nothing outside this machine can reach it).
+    workers : int
+        uvicorn worker processes.
+    name : str, optional
+        Registry name (default: from the model, e.g. ``iris-champion``; made unique).
+    log_predictions : bool
+        Append every scored request with its predictions to the Parquet prediction log in
+        ``<home>/predictions/<name>/`` (read by ``mlkit.monitor``).
+    metrics : bool
+        Serve Prometheus metrics at ``URL/metrics``.
+    timeout : float
+        Seconds to wait for ``/ping`` before giving up (the server is then killed).
+    flush_every, flush_seconds : int, float
+        The prediction log writes a file every ``flush_every`` requests or ``flush_seconds``
+        seconds, whichever comes first, and at shutdown.
+
+    Returns
+    -------
+    Server
+        ``.url``, ``.predict(df)``, ``.status()``, ``.stop()``, ``.name``.
+
+    Raises
+    ------
+    ServeError
+        Bad arguments, a model that cannot be found, a busy port, or a server that did not
+        answer ``/ping`` in time (its log's last lines are in the message).
+
+    Examples
+    --------
+    >>> srv = mlkit.serve.start("models:/iris@champion", metrics=True)   # doctest: +SKIP
+    >>> srv.url                                                          # doctest: +SKIP
+    'http://127.0.0.1:53211'
+    >>> srv.predict(X.head(3))                                           # doctest: +SKIP
+    >>> srv.stop()                                                       # doctest: +SKIP
+    """
+    _check_args(port, host, workers, name, flush_every, flush_seconds, timeout)
+    from mlkit import track
+
+    tracking_uri = track.tracking_uri()
+    ref = resolve(model, tracking_uri)
+    if port and not _port_free(host, port):
+        raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
+
+    running = _registry.read()
+    if name is not None and name in running:
+        other = Server(running[name])
+        raise ServeError(
+            f"a server named {name!r} is already running at {other.url}: stop it with "
+            f"mlkit.serve.stop({name!r}) or choose another name"
+        )
+    name = name or _unique_name(default_name(model), set(running))
+
+    folder = config.home("servers", name)
+    log_path = folder / "server.log"
+    log_path.write_bytes(b"")
+    env = _server_env(tracking_uri)
+    instrumented = bool(metrics or log_predictions)
+    predictions = str(config.home("predictions", name)) if log_predictions else None
+    if instrumented:
+        model_path = _model_folder(ref, folder / "model", tracking_uri)
+        from mlkit.serve._app import CONFIG_ENV
+
+        env[CONFIG_ENV] = json.dumps({
+            "model_path": model_path, "metrics": bool(metrics), "log_dir": predictions,
+            "flush_every": flush_every, "flush_seconds": float(flush_seconds), "name": name,
+        })
+        if workers > 1 and metrics:
+            prom = folder / "prometheus"
+            shutil.rmtree(prom, ignore_errors=True)
+            prom.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+
+    deadline = time.monotonic() + timeout
+    for attempt in range(3):
+        chosen = port or _pick_port(host)
+        if instrumented:
+            cmd = [sys.executable, "-m", "uvicorn", "--factory", "mlkit.serve._app:create_app",
+                   "--host", host, "--port", str(chosen), "--workers", str(workers),
+                   "--timeout-graceful-shutdown", "10"]
+        else:
+            cmd = [*_mlflow_command(), "models", "serve", "-m", ref.uri, "--env-manager", "local",
+                   "-h", host, "-p", str(chosen), "-w", str(workers)]
+        url = f"http://{host}:{chosen}"
+        proc = _launch(cmd, env, log_path, folder)
+        import psutil
+
+        entry = {
+            "name": name, "pid": proc.pid, "pgid": proc.pid,
+            "create_time": psutil.Process(proc.pid).create_time(),
+            "host": host, "port": chosen, "url": url, "model": str(model), "uri": ref.uri,
+            "version": ref.version, "kind": "mlkit" if instrumented else "mlflow",
+            "workers": workers, "metrics": bool(metrics), "predictions": predictions,
+            "log": str(log_path), "tracking_uri": tracking_uri,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        _registry.add(entry)
+        try:
+            why = _wait_ready(proc, url, deadline)
+        except BaseException:  # KeyboardInterrupt while waiting: leave nothing behind
+            _terminate(entry, 5)
+            _registry.remove(name)
+            raise
+        if why is None:
+            return Server(entry)
+        _terminate(entry, 5)
+        _registry.remove(name)
+        tail = _tail(log_path)
+        lost_port = "address already in use" in tail.lower()
+        if why == "exited" and not port and lost_port and attempt < 2:
+            continue  # lost the race for the free port to another process: pick a new one
+        reason = (
+            f"it exited with code {proc.returncode}" if why == "exited"
+            else f"it did not answer {url}/ping within {timeout:g} s"
+        )
+        raise ServeError(
+            f"the scoring server for {str(model)!r} did not start: {reason}. "
+            f"Last lines of its log ({log_path}):\n{tail}"
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
