@@ -16,6 +16,8 @@ __all__ = ["main", "cli"]
 _LAZY_COMMANDS: dict[str, str] = {
     "demo": "mlkit.demo:demo_command",
     "info": "mlkit.info:info_command",
+    "jobs": "mlkit.jobs.cli:jobs_group",
+    "run": "mlkit.jobs.cli:run_command",
     "serve": "mlkit.serve._cli:serve_group",
     "monitor": "mlkit.monitor.cli:monitor_command",
 }
