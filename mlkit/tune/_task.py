@@ -1,0 +1,262 @@
+"""One trial, run where the objective runs: a Dask worker (or a thread of the client).
+
+The driver creates each trial in the shared storage (so it always knows which trial a task
+holds, and can fail it if the task is lost) and sends a :class:`TrialJob`. The task rebuilds
+the study around that trial, runs the objective, and tells the result to the storage itself, so
+a finished trial is recorded even if its result never makes it back to the driver.
+
+The sampler runs here, not on the client: Optuna samples parameters lazily, inside
+``trial.suggest_*``. Every task gets its own copy of the sampler, reseeded from the trial number,
+so copies of a seeded sampler do not all suggest the same values, and a seeded random search
+gives the same parameters for the same trial number however the trials were scheduled.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from mlkit.tune._storage import StorageSpec, open_storage
+
+__all__ = ["TrialJob", "Payload", "Outcome", "run_trial", "WORKER_ATTR", "REASON_ATTR"]
+
+WORKER_ATTR = "mlkit.worker"  # set when a task starts the trial: who ran it (and that it started)
+REASON_ATTR = "fail_reason"  # why a trial failed (the key Optuna itself once used)
+TRACEBACK_ATTR = "mlkit.traceback"
+SECONDS_ATTR = "mlkit.seconds"
+RETRY_ATTR = "mlkit.retry_of"
+_TRACEBACK_CHARS = 4000
+
+
+@dataclass
+class Payload:
+    """What every trial of one ``tune()`` call shares; sent pickled, unpickled once per process."""
+
+    study_name: str
+    storage: StorageSpec
+    objective: Any
+    sampler: Any
+    pruner: Any
+    catch: tuple[type[BaseException], ...]
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """One trial to run: the payload (by token) and the trial the driver created."""
+
+    token: str
+    payload: bytes
+    trial_id: int
+    number: int
+
+
+@dataclass
+class Outcome:
+    """What a task reports back.
+
+    ``kind`` is ``"finished"`` (COMPLETE, PRUNED or FAIL told by the task), ``"lost"`` (an
+    earlier attempt died with its worker; this task only marked the trial FAIL) or
+    ``"raised"`` (the objective raised an exception not in ``catch``: ``error`` holds it).
+    """
+
+    kind: str
+    trial: FrozenTrial
+    worker: str
+    seconds: float = 0.0
+    error: BaseException | None = None
+
+
+_PAYLOADS: OrderedDict[str, Payload] = OrderedDict()
+_PAYLOAD_LOCK = threading.Lock()
+
+
+def _payload(job: TrialJob) -> Payload:
+    with _PAYLOAD_LOCK:
+        p = _PAYLOADS.get(job.token)
+        if p is None:
+            p = cloudpickle.loads(job.payload)
+            _PAYLOADS[job.token] = p
+            while len(_PAYLOADS) > 8:
+                _PAYLOADS.popitem(last=False)
+        return p
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "client"
+
+
+def _in_worker() -> bool:
+    return _worker_name() != "client"
+
+
+def reseeded(sampler: Any, number: int) -> Any:
+    """A copy of ``sampler`` whose random streams depend on its seed and the trial number."""
+    s = copy.deepcopy(sampler)
+    try:
+        # Private, but the only handle on a sampler's RNG; reseed_rng() below is the fallback.
+        from optuna.samplers._lazy_random_state import LazyRandomState
+    except ImportError:  # pragma: no cover - a future Optuna moved it
+        s.reseed_rng()
+        return s
+    found = False
+    seen: set[int] = set()
+
+    def walk(obj: Any) -> None:
+        nonlocal found
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        for value in vars(obj).values():
+            if isinstance(value, LazyRandomState):
+                found = True
+                if value._rng is not None:  # seeded: derive this trial's stream from the seed
+                    base = int(value._rng.randint(2**31 - 1))
+                    value._rng.seed(
+                        int(np.random.SeedSequence([base, number]).generate_state(1)[0])
+                    )
+                # unseeded (None): every copy seeds itself from OS entropy on first use
+            elif isinstance(value, optuna.samplers.BaseSampler):
+                walk(value)
+
+    walk(s)
+    if not found:
+        s.reseed_rng()
+    return s
+
+
+def _apply_environment(env: dict[str, str]) -> None:
+    """Let mlkit/MLflow code in the objective use the client's home and tracking store.
+
+    Workers do not see environment changes made after they started, so the client sends them.
+    """
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+    uri = env.get("MLFLOW_TRACKING_URI")
+    if uri and "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(uri)
+
+
+def _fail(storage: Any, trial_id: int, reason: str, tb: str | None = None) -> None:
+    """Mark a running trial FAIL with its reason; a no-op if it already finished."""
+    try:
+        storage.set_trial_system_attr(trial_id, REASON_ATTR, reason)
+        if tb:
+            storage.set_trial_system_attr(trial_id, TRACEBACK_ATTR, tb[-_TRACEBACK_CHARS:])
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        pass
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def run_trial(job: TrialJob) -> Outcome:
+    """Run one trial of a study (the Dask task, or the body of a client thread)."""
+    p = _payload(job)
+    storage = open_storage(p.storage)
+    worker = _worker_name()
+    frozen = storage.get_trial(job.trial_id)
+    if frozen.state.is_finished():  # an earlier attempt told it before its worker went away
+        return Outcome("finished", frozen, str(frozen.system_attrs.get(WORKER_ATTR, worker)))
+    previous = frozen.system_attrs.get(WORKER_ATTR)
+    if previous is not None:
+        # Dask re-ran this task because the worker running it died: the trial's first run is
+        # lost. Record that, and let the driver start a fresh trial with the same parameters.
+        _fail(storage, job.trial_id, f"worker {previous} was lost while running this trial")
+        return Outcome("lost", storage.get_trial(job.trial_id), str(previous))
+    try:
+        storage.set_trial_system_attr(job.trial_id, WORKER_ATTR, worker)
+    except UpdateFinishedTrialError:  # the driver stopped it (interrupt) before it began
+        return Outcome("finished", storage.get_trial(job.trial_id), worker)
+    if _in_worker():
+        _apply_environment(p.environment)
+    study = optuna.Study(
+        study_name=p.study_name,
+        storage=storage,
+        sampler=reseeded(p.sampler, job.number),
+        pruner=p.pruner,
+    )
+    trial = optuna.Trial(study, job.trial_id)
+
+    value: Any = None
+    state: TrialState | None = None
+    error: BaseException | None = None
+    reason: str | None = None
+    tb: str | None = None
+    start = time.perf_counter()
+    try:
+        value = p.objective(trial)
+    except optuna.TrialPruned:
+        state = TrialState.PRUNED
+    except UpdateFinishedTrialError:
+        # trial.report()/set_user_attr() after the driver marked the trial FAIL (interrupt):
+        # the objective stops here and the trial stays as the driver left it.
+        state = TrialState.FAIL
+    except Exception as exc:
+        state = TrialState.FAIL
+        error = exc
+        reason, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    seconds = time.perf_counter() - start
+    if state is None:
+        reason = invalid_value(value, len(study.directions))
+        if reason is not None:
+            state = TrialState.FAIL
+    try:
+        storage.set_trial_system_attr(job.trial_id, SECONDS_ATTR, round(seconds, 6))
+        if reason is not None:
+            _fail(storage, job.trial_id, reason, tb)
+        else:
+            study.tell(trial, value, state=state, skip_if_finished=True)
+    except UpdateFinishedTrialError:
+        pass
+    frozen = storage.get_trial(job.trial_id)
+    if error is not None and not isinstance(error, p.catch):
+        return Outcome("raised", frozen, worker, seconds, _picklable(error))
+    return Outcome("finished", frozen, worker, seconds)
+
+
+def invalid_value(value: Any, n_objectives: int) -> str | None:
+    """Why Optuna would refuse ``value`` as the objective's result, or None if it is fine."""
+    import math
+    from collections.abc import Sequence
+
+    many = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    values = list(value) if many else [value]
+    if len(values) != n_objectives:
+        return (
+            f"objective returned {len(values)} value(s) {value!r} for a study with "
+            f"{n_objectives} objective(s)"
+        )
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return f"objective returned {value!r}: it must return a number"
+        if math.isnan(f):
+            return f"objective returned {value!r}: NaN is not a valid objective value"
+    return None

@@ -1,0 +1,366 @@
+"""MLflow for a study: one parent run per study, one nested child run per trial.
+
+Children are written from the client, by one background thread, as trials finish: the SQLite
+store behind mlkit's default tracking URI then has a single writer, and the driver never waits
+for MLflow between trials. The parent run's id is kept in the study (a system attribute), so
+continuing a study later continues its parent run instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from mlkit.exceptions import TuneError
+from mlkit.tune._progress import TrialRow
+
+__all__ = ["StudyTracker", "best_model_uri", "best_model", "register_best"]
+
+_log = logging.getLogger("mlkit.tune")
+
+RUN_ID_ATTR = "mlkit.mlflow_run_id"
+URI_ATTR = "mlkit.mlflow_tracking_uri"
+_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+_MAX_PARAM = 6000  # MLflow's limit on a param value
+_MAX_TAG = 5000
+_MAX_STEPS = 1000  # intermediate values logged per trial
+
+
+def _key(name: str) -> str:
+    return _BAD_KEY.sub("_", str(name))[:250] or "_"
+
+
+def _ms(dt: Any) -> int | None:
+    return int(dt.timestamp() * 1000) if dt is not None else None
+
+
+class StudyTracker:
+    """The MLflow side of one ``tune()`` call.
+
+    Use as a context manager around the study: it opens (or resumes) the parent run, accepts
+    finished trials with :meth:`log_trial`, and at exit drains the writer thread, records the
+    best trial on the parent and ends it FINISHED / FAILED / KILLED.
+    """
+
+    def __init__(
+        self,
+        study: Any,
+        *,
+        experiment: str | None,
+        storage_description: str,
+        n_trials: int,
+    ) -> None:
+        self.study = study
+        self.experiment = experiment
+        self.storage_description = storage_description
+        self.n_trials = n_trials
+        self.run_id: str | None = None
+        self.tracking_uri: str | None = None
+        self.errors: list[str] = []
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._best: float | None = None
+        self._n_logged = 0
+
+    # -- parent run ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def parent(self) -> Iterator[StudyTracker]:
+        import mlflow
+
+        from mlkit import track
+
+        uri = track.configure(self.experiment)
+        self.tracking_uri = uri
+        attrs = self.study._storage.get_study_system_attrs(self.study._study_id)
+        previous = attrs.get(RUN_ID_ATTR) if attrs.get(URI_ATTR) == uri else None
+        if previous is not None and not _exists(mlflow, previous):
+            previous = None
+        directions = [d.name.lower() for d in self.study.directions]
+        tags = {
+            "mlkit.kind": "tune",
+            "mlkit.study": self.study.study_name,
+            "mlkit.n_trials_requested": str(self.n_trials),
+        }
+        if previous is not None:
+            cm: Any = _resumed_run(mlflow, previous, tags)
+        else:
+            params = {
+                "direction": ",".join(directions),
+                "sampler": type(self.study.sampler).__name__,
+                "pruner": type(self.study.pruner).__name__,
+                "storage": self.storage_description[:_MAX_PARAM],
+            }
+            cm = track.run(
+                self.study.study_name,
+                experiment=self.experiment,
+                nested=mlflow.active_run() is not None,  # inside the user's own run: nest
+                tags=tags,
+                params=params,
+            )
+        with cm as run:
+            self.run_id = run.info.run_id
+            self._experiment_id = run.info.experiment_id
+            if previous is None:
+                storage = self.study._storage
+                storage.set_study_system_attr(self.study._study_id, RUN_ID_ATTR, self.run_id)
+                storage.set_study_system_attr(self.study._study_id, URI_ATTR, uri)
+            self._best = self._initial_best()
+            self._thread = threading.Thread(
+                target=self._writer, name="mlkit-tune-mlflow", daemon=True
+            )
+            self._thread.start()
+            try:
+                yield self
+            finally:
+                self._drain()
+                self._log_best(mlflow)
+
+    def _initial_best(self) -> float | None:
+        if len(self.study.directions) > 1:
+            return None
+        try:
+            return float(self.study.best_value)
+        except ValueError:
+            return None
+
+    # -- children ------------------------------------------------------------------------------
+    def log_trial(self, frozen: FrozenTrial, row: TrialRow) -> None:
+        """Queue a finished trial's child run (written by the background thread)."""
+        improved = False
+        if row.state == "COMPLETE" and row.value is not None and len(self.study.directions) == 1:
+            maximize = self.study.directions[0].name == "MAXIMIZE"
+            if self._best is None or (
+                row.value > self._best if maximize else row.value < self._best
+            ):
+                self._best = row.value
+                improved = True
+        self._queue.put((frozen, row, self._best if improved else None))
+
+    def _writer(self) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                frozen, row, best = item
+                self._write_child(client, frozen, row)
+                self._n_logged += 1
+                if best is not None:
+                    client.log_metric(self.run_id, "best_value", best, step=frozen.number)
+            except Exception as exc:  # MLflow trouble must not stop the study: report at the end
+                self.errors.append(f"trial {item[0].number}: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def _write_child(self, client: Any, frozen: FrozenTrial, row: TrialRow) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        name = f"trial-{frozen.number}"
+        tags = {
+            "mlflow.parentRunId": self.run_id,
+            "mlkit.study": self.study.study_name,
+            "optuna.trial_number": str(frozen.number),
+            "optuna.state": frozen.state.name,
+            "mlkit.worker": row.worker or "",
+        }
+        if row.reason:
+            tags["mlkit.fail_reason"] = row.reason[:_MAX_TAG]
+        for k, v in frozen.user_attrs.items():
+            tags[f"user_attrs.{_key(k)}"] = str(v)[:_MAX_TAG]
+        run = client.create_run(
+            self._experiment_id, start_time=_ms(frozen.datetime_start), tags=tags, run_name=name
+        )
+        now = int(time.time() * 1000)
+        metrics = []
+        if frozen.values is not None:
+            if len(frozen.values) == 1:
+                metrics.append(Metric("value", float(frozen.values[0]), now, 0))
+            else:
+                metrics += [
+                    Metric(f"value_{i}", float(v), now, 0) for i, v in enumerate(frozen.values)
+                ]
+        if frozen.duration is not None:
+            metrics.append(Metric("duration_s", frozen.duration.total_seconds(), now, 0))
+        metrics.append(Metric("objective_s", float(row.seconds), now, 0))
+        steps = sorted(frozen.intermediate_values.items())[-_MAX_STEPS:]
+        metrics += [Metric("intermediate_value", float(v), now, int(s)) for s, v in steps]
+        params = [Param(_key(k), str(v)[:_MAX_PARAM]) for k, v in frozen.params.items()]
+        client.log_batch(
+            run.info.run_id, metrics=metrics, params=params, tags=[RunTag("mlkit.kind", "trial")]
+        )
+        status = (
+            "KILLED" if "interrupted" in row.reason else _STATUS.get(frozen.state.name, "FAILED")
+        )
+        client.set_terminated(run.info.run_id, status, end_time=_ms(frozen.datetime_complete))
+
+    def _drain(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+        if self.errors:
+            _log.warning(
+                "MLflow could not record %d trial run(s) of study %r; first: %s",
+                len(self.errors),
+                self.study.study_name,
+                self.errors[0],
+            )
+
+    def _log_best(self, mlflow: Any) -> None:
+        """Record the study's best trial (over all its trials, also earlier calls) on the parent."""
+        from mlflow import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        trials = self.study.get_trials(deepcopy=False)
+        counts = {s: sum(1 for t in trials if t.state == s) for s in TrialState}
+        tags = {f"mlkit.n_{s.name.lower()}": str(n) for s, n in counts.items() if n}
+        try:
+            if len(self.study.directions) == 1:
+                best = self.study.best_trial
+                client.log_metric(self.run_id, "best_value", float(best.value), step=best.number)
+                tags["mlkit.best_trial"] = str(best.number)
+                tags.update({f"best.{_key(k)}": str(v)[:_MAX_TAG] for k, v in best.params.items()})
+                if "model_uri" in best.user_attrs:
+                    tags["mlkit.best_model_uri"] = str(best.user_attrs["model_uri"])[:_MAX_TAG]
+                client.log_dict(
+                    self.run_id,
+                    {"number": best.number, "value": best.value, "params": best.params},
+                    "best_trial.json",
+                )
+            else:
+                front = [t.number for t in self.study.best_trials]
+                tags["mlkit.pareto_front"] = ",".join(map(str, front))[:_MAX_TAG]
+        except ValueError:  # no COMPLETE trial yet
+            pass
+        for k, v in tags.items():
+            client.set_tag(self.run_id, k, v)
+
+
+def _exists(mlflow: Any, run_id: str) -> bool:
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _resumed_run(mlflow: Any, run_id: str, tags: dict[str, str]) -> Iterator[Any]:
+    """Reopen a study's parent run; it ends in a final state however the block exits."""
+    active = mlflow.start_run(run_id=run_id, tags=tags)
+    try:
+        yield active
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+# -- registry hooks ------------------------------------------------------------------------------
+def _pick(study: Any, trial: Any) -> FrozenTrial:
+    if trial is not None:
+        if isinstance(trial, int):
+            matches = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+            if not matches:
+                raise TuneError(f"study {study.study_name!r} has no trial number {trial}")
+            return matches[0]
+        return trial
+    if len(study.directions) > 1:
+        raise TuneError(
+            f"study {study.study_name!r} has several objectives, so there is no single best "
+            "trial: pick one of study.best_trials and pass it as trial="
+        )
+    try:
+        return study.best_trial
+    except ValueError:
+        raise TuneError(
+            f"study {study.study_name!r} has no COMPLETE trial yet: run mlkit.tune.tune() first"
+        ) from None
+
+
+def best_model_uri(study: Any, trial: Any = None) -> str:
+    """The MLflow model URI the best trial stored in ``trial.user_attrs["model_uri"]``.
+
+    Parameters
+    ----------
+    study : optuna.Study
+        A study run by :func:`mlkit.tune.tune` (or any Optuna study).
+    trial : int or FrozenTrial, optional
+        Another trial than the best (required for multi-objective studies).
+
+    Examples
+    --------
+    >>> uri = mlkit.tune.best_model_uri(study)   # doctest: +SKIP
+    """
+    t = _pick(study, trial)
+    uri = t.user_attrs.get("model_uri")
+    if not uri:
+        raise TuneError(
+            f"trial {t.number} of study {study.study_name!r} stored no model: in the objective, "
+            "log the model and keep its URI with trial.set_user_attr('model_uri', uri) "
+            "(e.g. uri = mlkit.train.xgboost(...).log_model())"
+        )
+    return str(uri)
+
+
+def best_model(study: Any, trial: Any = None) -> Any:
+    """Load the best trial's model (an MLflow pyfunc model).
+
+    Examples
+    --------
+    >>> model = mlkit.tune.best_model(study)     # doctest: +SKIP
+    >>> model.predict(df)                        # doctest: +SKIP
+    """
+    import mlflow.pyfunc
+
+    from mlkit import track
+
+    uri = best_model_uri(study, trial)
+    track.configure()
+    return mlflow.pyfunc.load_model(uri)
+
+
+def register_best(study: Any, name: str, trial: Any = None) -> Any:
+    """Register the best trial's model in the MLflow model registry under ``name``.
+
+    Returns the new ``ModelVersion``; it is tagged with the study name and trial number.
+
+    Examples
+    --------
+    >>> mv = mlkit.tune.register_best(study, "churn")    # doctest: +SKIP
+    >>> mv.version                                      # doctest: +SKIP
+    '1'
+    """
+    import mlflow
+
+    from mlkit import track
+
+    if not isinstance(name, str) or not name.strip():
+        raise TuneError(f"name must be a non-empty model name, but got {name!r}")
+    t = _pick(study, trial)
+    uri = best_model_uri(study, t)
+    track.configure()
+    tags = {"mlkit.study": study.study_name, "mlkit.trial": str(t.number)}
+    if t.values is not None and len(t.values) == 1:
+        tags["mlkit.value"] = str(t.values[0])
+    try:
+        return mlflow.register_model(uri, name, tags=tags)
+    except Exception as exc:
+        raise TuneError(f"could not register {uri} as {name!r}: {exc}") from exc

@@ -1,0 +1,604 @@
+"""``tune()``: an Optuna study whose trials run concurrently across the cluster.
+
+The driver (this module, in the notebook process) keeps ``concurrency`` trials in flight. For
+each one it creates the trial in the shared storage and submits one task; the task runs the
+objective and tells the result (see :mod:`mlkit.tune._task`). Because the driver created every
+trial it knows which trial each task holds, so it can always finish what a task leaves behind:
+
+- a worker dies mid-trial: Dask re-runs the task elsewhere, the re-run sees the trial was
+  already started, marks it FAIL ("worker ... was lost") and the driver starts a fresh trial with
+  the same parameters; a task that fails outright (KilledWorker) is handled the same way;
+- the objective raises: the trial is FAIL with the error recorded; the study goes on for the
+  exception types in ``catch`` and stops (re-raising) otherwise;
+- the user interrupts (KeyboardInterrupt): queued tasks are cancelled, running trials are
+  marked FAIL (an objective stops at its next ``trial.report``), the MLflow runs end KILLED,
+  and the study can be continued by calling ``tune`` again with the same ``study_name``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import cloudpickle
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from mlkit import config
+from mlkit.exceptions import TuneError
+from mlkit.tune import _validate as v
+from mlkit.tune._progress import TextProgress, TuneProgress
+from mlkit.tune._storage import (
+    StorageSpec,
+    check_reachable,
+    default_journal_path,
+    open_storage,
+    resolve,
+)
+from mlkit.tune._study import Study, row_from_trial
+from mlkit.tune._task import (
+    REASON_ATTR,
+    RETRY_ATTR,
+    WORKER_ATTR,
+    Outcome,
+    Payload,
+    TrialJob,
+    run_trial,
+)
+
+__all__ = ["tune"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # the widget/bar reports trials instead
+
+
+def tune(
+    objective: Callable[[optuna.Trial], float | Sequence[float]],
+    n_trials: int,
+    direction: str | Sequence[str] = "minimize",
+    study_name: str | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    storage: str | os.PathLike[str] | optuna.storages.BaseStorage | None = None,
+    timeout: float | None = None,
+    concurrency: int | None = None,
+    *,
+    catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+    retries: int = 2,
+    on: str = "workers",
+    experiment: str | None = None,
+    track: bool = True,
+    progress: bool | None = None,
+    client: Any = None,
+) -> Study:
+    """Run an Optuna study with its trials spread over every worker of the cluster.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(trial) -> float`` (or a sequence of floats for several directions), written
+        as for ``optuna.Study.optimize``: ``trial.suggest_*``, ``trial.report`` and
+        ``trial.should_prune`` work as usual, against the shared storage.
+    n_trials : int
+        Trials to finish in this call (COMPLETE, PRUNED, or FAIL by the objective; a trial lost
+        with its worker is re-run and does not count).
+    direction : {"minimize", "maximize"} or list of them
+        Several directions make a multi-objective study.
+    study_name : str, optional
+        Name of the study; an existing study of that name is continued. Default: a new name.
+    sampler, pruner : optional
+        Optuna sampler / pruner (default TPESampler / MedianPruner). Each trial gets a copy of
+        the sampler reseeded from its trial number, so a seeded sampler stays reproducible.
+    storage : str, path, "dask" or optuna storage, optional
+        Default: a journal file under the mlkit home (``<home>/optuna/journal.log``). A database
+        URL (``postgresql://...``) for clusters on several machines, ``"dask"`` for a storage
+        kept in the Dask scheduler's memory (no shared disk needed; gone with the cluster).
+    timeout : float, optional
+        Seconds after which no new trial starts (running ones finish), as in Optuna.
+    concurrency : int, optional
+        Trials in flight at once. Default: every worker thread (``on="workers"``) or 1.
+    catch : exception class or tuple, default ``(Exception,)``
+        Objective errors of these types mark the trial FAIL (error recorded) and the study goes
+        on; any other error stops the study and is raised here.
+    retries : int, default 2
+        How often a trial lost with its worker is re-run with the same parameters.
+    on : {"workers", "client"}
+        ``"workers"``: each trial is one Dask task on a worker slot. ``"client"``: trials run in
+        threads of this process, for objectives that use the whole cluster themselves
+        (``mlkit.train.xgboost``, torch DDP); pruning callbacks work the same way.
+    experiment : str, optional
+        MLflow experiment of the study's runs.
+    track : bool, default True
+        Record a parent MLflow run for the study and a nested child run per trial.
+    progress : bool, optional
+        Show progress: a live widget in a notebook, a text bar elsewhere. Default: show.
+    client : distributed.Client, optional
+        Default: the active mlkit cluster's client.
+
+    Returns
+    -------
+    mlkit.tune.Study
+        The Optuna study (a subclass of ``optuna.Study``) with ``mlflow_run_id``,
+        ``best_model()`` and ``register_best(name)``.
+
+    Raises
+    ------
+    TuneError
+        For bad arguments, an unreachable storage or a study that exists with other
+        directions: raised before any trial starts, with nothing written.
+
+    Examples
+    --------
+    >>> import mlkit
+    >>> mlkit.cluster.up(workers=2)                                   # doctest: +SKIP
+    >>> def objective(trial):
+    ...     x = trial.suggest_float("x", -10, 10)
+    ...     return (x - 2) ** 2
+    >>> study = mlkit.tune.tune(objective, n_trials=40)               # doctest: +SKIP
+    >>> study.best_params                                             # doctest: +SKIP
+    {'x': 2.01...}
+    """
+    # -- 1. arguments: nothing is touched before they all pass ----------------------------------
+    objective = v.check_objective(objective)
+    n_trials = v.check_n_trials(n_trials)
+    dirs = v.directions(direction)
+    study_name = v.check_study_name(study_name)
+    timeout = v.check_timeout(timeout)
+    concurrency = v.check_concurrency(concurrency)
+    catch_t = v.check_catch(catch)
+    retries = v.check_retries(retries)
+    on = v.check_on(on)
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise TuneError(
+            f"sampler must be an Optuna sampler (e.g. optuna.samplers.TPESampler()), "
+            f"got {sampler!r}"
+        )
+    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+        raise TuneError(
+            f"pruner must be an Optuna pruner (e.g. optuna.pruners.MedianPruner()), got {pruner!r}"
+        )
+    spec = resolve(storage)
+    if on == "workers" and not spec.shared:
+        raise TuneError(
+            f"{type(spec.obj).__name__} lives in this process only, so workers cannot reach it: "
+            "leave storage=None (journal file), use a database URL or 'dask', or pass on='client'"
+        )
+
+    # -- 2. cluster -------------------------------------------------------------------------
+    if on == "workers" or spec.kind == "dask":
+        if client is None:
+            from mlkit.cluster import get_client
+
+            client = get_client()
+    if on == "workers":
+        slots = _worker_slots(client)
+        concurrency = concurrency or slots
+    else:
+        concurrency = concurrency or 1
+
+    # -- 3. storage reachable, objective sendable (still nothing written) --------------------
+    check_reachable(spec)
+    if spec.kind == "journal" and on == "workers":
+        if spec.target == str(default_journal_path()):
+            config.home("optuna")
+        _check_workers_see(client, os.path.dirname(spec.target))
+    if spec.kind == "rdb" and spec.target.startswith("sqlite") and on == "workers":
+        import warnings
+
+        warnings.warn(
+            "SQLite is not safe for many worker processes writing at once ('database is "
+            "locked'); prefer the default journal storage or a database server",
+            UserWarning,
+            stacklevel=2,
+        )
+    name = study_name or _new_study_name()
+    environment = {"MLKIT_HOME": str(config.home_path())}
+    if track:
+        from mlkit.track import tracking_uri
+
+        environment["MLFLOW_TRACKING_URI"] = tracking_uri()
+
+    # -- 4. the study: continue it (same directions) or create it -----------------------------
+    st = open_storage(spec, client)
+    study_id = _find_study(st, name)
+    if study_id is not None:
+        stored = [d.name.lower() for d in st.get_study_directions(study_id)]
+        if stored != dirs:
+            raise TuneError(
+                f"study {name!r} already exists in {spec.describe()} with direction "
+                f"{_fmt_dirs(stored)}, but direction={_fmt_dirs(dirs)} was asked: pass "
+                f"direction={_fmt_dirs(stored)} to continue it, or choose another study_name"
+            )
+    study = (
+        Study(study_name=name, storage=st, sampler=sampler, pruner=pruner)
+        if study_id is not None
+        else None
+    )
+    payload = Payload(
+        study_name=name,
+        storage=spec,
+        objective=objective,
+        sampler=study.sampler if study is not None else (sampler or optuna.samplers.TPESampler()),
+        pruner=study.pruner if study is not None else (pruner or optuna.pruners.MedianPruner()),
+        catch=catch_t,
+        environment=environment,
+    )
+    try:
+        blob = cloudpickle.dumps(payload)
+    except Exception as exc:
+        raise TuneError(
+            f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
+            "sampler and the pruner must pickle; open files, locks and clients inside the "
+            "objective instead of capturing them"
+        ) from exc
+    if study is None:
+        st.create_new_study([StudyDirection[d.upper()] for d in dirs], name)
+        study = Study(study_name=name, storage=st, sampler=payload.sampler, pruner=payload.pruner)
+    study.storage_description = spec.describe()
+
+    # -- 5. run -------------------------------------------------------------------------------
+    prog = TuneProgress(name, total=n_trials, directions=dirs)
+    study.progress = prog
+    runner = _Driver(study, st, prog, blob, n_trials, concurrency, timeout, retries, on, client)
+    view = _open_view(prog, progress)
+    runner.view = view
+    try:
+        if track:
+            from mlkit.tune._tracking import StudyTracker
+
+            tracker = StudyTracker(
+                study, experiment=experiment, storage_description=spec.describe(), n_trials=n_trials
+            )
+            with tracker.parent():
+                study.mlflow_run_id = tracker.run_id
+                runner.tracker = tracker
+                runner.run()
+        else:
+            runner.run()
+    finally:
+        prog.finished = True
+        prog.running = 0
+        if view is not None:
+            view.close()
+    return study
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _fmt_dirs(dirs: list[str]) -> str:
+    return repr(dirs[0]) if len(dirs) == 1 else repr(dirs)
+
+
+def _new_study_name() -> str:
+    return f"study-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _find_study(storage: Any, name: str) -> int | None:
+    try:
+        return storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+
+
+def _worker_slots(client: Any) -> int:
+    info = client.scheduler_info(n_workers=-1)
+    slots = sum(int(w.get("nthreads", 0)) for w in info.get("workers", {}).values())
+    if slots < 1:
+        raise TuneError(
+            "the cluster has no workers to run trials on: scale it up (mlkit.cluster.scale(2)) "
+            "or pass on='client'"
+        )
+    return slots
+
+
+def _check_workers_see(client: Any, folder: str) -> None:
+    """A journal file only works if every worker sees the same folder (one machine, or NFS)."""
+    try:
+        seen = client.run(os.path.isdir, folder)
+    except Exception:  # a worker restarting right now: the tasks will tell soon enough
+        return
+    blind = sorted(addr for addr, ok in seen.items() if not ok)
+    if blind:
+        raise TuneError(
+            f"workers {', '.join(blind)} cannot see the study journal folder {folder}: use a "
+            "folder they share (storage='/shared/path/journal.log'), a database URL, or "
+            "storage='dask' to keep the study in the scheduler"
+        )
+
+
+def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
+    if progress is False:
+        return None
+    from mlkit._imports import available
+    from mlkit.widgets import in_kernel
+
+    if in_kernel() and available("ipywidgets"):
+        from IPython.display import display
+
+        from mlkit.widgets.tune import TuneWidget
+
+        w = TuneWidget(prog)
+        display(w)
+        return w
+    return TextProgress(prog)
+
+
+def _new_trial(storage: Any, study_id: int) -> int:
+    """Create the next trial as RUNNING, taking an enqueued (WAITING) one first.
+
+    Hand-written rather than ``study.ask()``: ``ask`` builds a ``Trial``, which runs the
+    sampler's ``before_trial`` here on the client; it must run once, in the task that runs the
+    objective. This is the storage half of ``ask``, with public storage calls only.
+    """
+    for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                return t._trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return storage.create_new_trial(study_id)
+
+
+def _retry_trial(storage: Any, study_id: int, lost: FrozenTrial) -> int:
+    """A RUNNING trial that re-runs ``lost`` with the parameters it had drawn (Optuna's
+    ``fixed_params``, as ``enqueue_trial`` uses)."""
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.now(),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={"fixed_params": dict(lost.params), RETRY_ATTR: lost.number},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return storage.create_new_trial(study_id, template_trial=template)
+
+
+def _fail_trial(storage: Any, trial_id: int, reason: str) -> bool:
+    """Mark a RUNNING trial FAIL; False if it had already finished."""
+    try:
+        if storage.get_trial(trial_id).state.is_finished():
+            return False
+        storage.set_trial_system_attr(trial_id, REASON_ATTR, reason)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        return True
+    except UpdateFinishedTrialError:
+        return False
+
+
+# -- executors: Dask tasks or client threads, one interface ---------------------------------------
+class _DaskExecutor:
+    def __init__(self, client: Any) -> None:
+        from distributed import as_completed
+
+        self.client = client
+        self.ac = as_completed()
+
+    def submit(self, job: TrialJob, key: str) -> Any:
+        fut = self.client.submit(run_trial, job, key=key, pure=False)
+        self.ac.add(fut)
+        return fut
+
+    def next(self) -> Any:
+        return next(self.ac)
+
+    def cancel(self, futures: list[Any]) -> None:
+        if futures:
+            self.client.cancel(futures, force=True)
+        self.ac.clear()
+
+    def close(self) -> None:
+        self.ac.clear()
+
+
+class _ThreadExecutor:
+    def __init__(self, workers: int) -> None:
+        self.pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlkit-tune")
+        self.pending: set[cf.Future[Any]] = set()
+        self.ready: deque[cf.Future[Any]] = deque()
+
+    def submit(self, job: TrialJob, key: str) -> Any:
+        fut = self.pool.submit(run_trial, job)
+        self.pending.add(fut)
+        return fut
+
+    def next(self) -> Any:
+        if not self.ready:
+            done, _ = cf.wait(self.pending, return_when=cf.FIRST_COMPLETED)
+            self.pending -= done
+            self.ready.extend(sorted(done, key=id))
+        return self.ready.popleft()
+
+    def cancel(self, futures: list[Any]) -> None:
+        for f in futures:
+            f.cancel()
+        self.pending.clear()
+        self.ready.clear()
+
+    def close(self) -> None:
+        # Threads still inside an objective stop at its next trial.report (their trial is FAIL).
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _Slot:
+    trial_id: int
+    number: int
+    retries_left: int
+
+
+class _Driver:
+    """Keeps ``concurrency`` trials in flight until ``n_trials`` are finished."""
+
+    def __init__(
+        self,
+        study: Study,
+        storage: Any,
+        prog: TuneProgress,
+        blob: bytes,
+        n_trials: int,
+        concurrency: int,
+        timeout: float | None,
+        retries: int,
+        on: str,
+        client: Any,
+    ) -> None:
+        self.study = study
+        self.storage = storage
+        self.prog = prog
+        self.blob = blob
+        self.token = uuid.uuid4().hex
+        self.n_trials = n_trials
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retries = retries
+        self.executor: Any = (
+            _DaskExecutor(client) if on == "workers" else _ThreadExecutor(concurrency)
+        )
+        self.in_flight: dict[Any, _Slot] = {}
+        self.created: list[int] = []  # every trial this call created, for the cleanup sweep
+        self.recorded: set[int] = set()  # trial ids already shown and logged
+        self.retry_queue: deque[tuple[FrozenTrial, int]] = deque()
+        self.tracker: Any = None
+        self.view: Any = None
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            while True:
+                while (
+                    len(self.in_flight) < self.concurrency
+                    and self.prog.done + len(self.in_flight) < self.n_trials
+                    and (deadline is None or time.monotonic() < deadline)
+                ):
+                    self._submit()
+                if not self.in_flight:
+                    break
+                fut = self.executor.next()
+                slot = self.in_flight.pop(fut, None)
+                if slot is None:
+                    continue
+                outcome = self._collect(fut, slot)
+                del fut
+                error = self._account(outcome, slot)
+                if error is not None:
+                    self._abort(f"study stopped: trial {slot.number} raised {type(error).__name__}")
+                    raise error
+            if deadline is not None and self.prog.done < self.n_trials:
+                self.prog.message = f"timeout: stopped after {self.timeout:g}s"
+        except KeyboardInterrupt:
+            self._abort("interrupted by the user (KeyboardInterrupt)")
+            self.prog.message = "interrupted"
+            raise
+        finally:
+            self.executor.close()
+            self._refresh()
+
+    def _submit(self) -> None:
+        sid = self.study._study_id
+        if self.retry_queue:
+            lost, left = self.retry_queue.popleft()
+            trial_id = _retry_trial(self.storage, sid, lost)
+        else:
+            trial_id, left = _new_trial(self.storage, sid), self.retries
+        self.created.append(trial_id)
+        number = self.storage.get_trial_number_from_id(trial_id)
+        job = TrialJob(self.token, self.blob, trial_id, number)
+        key = f"mlkit-tune-{self.study.study_name}-{number}-{self.token[:8]}"
+        fut = self.executor.submit(job, key)
+        self.in_flight[fut] = _Slot(trial_id, number, left)
+        self.prog.running = len(self.in_flight)
+
+    def _collect(self, fut: Any, slot: _Slot) -> Outcome:
+        try:
+            return fut.result()
+        except Exception as exc:  # the task itself failed: KilledWorker, lost data, cancelled
+            frozen = self.storage.get_trial(slot.trial_id)
+            if frozen.state.is_finished():
+                return Outcome("finished", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
+            _fail_trial(
+                self.storage,
+                slot.trial_id,
+                f"the task running this trial failed: {type(exc).__name__}: {exc}",
+            )
+            frozen = self.storage.get_trial(slot.trial_id)
+            return Outcome("lost", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
+
+    def _account(self, outcome: Outcome, slot: _Slot) -> BaseException | None:
+        frozen = outcome.trial
+        counts = True
+        if outcome.kind == "lost" and slot.retries_left > 0:
+            self.retry_queue.append((frozen, slot.retries_left - 1))
+            counts = False
+        self._record(frozen, outcome.worker, outcome.seconds, counts)
+        self.prog.running = len(self.in_flight)
+        self._refresh()
+        return outcome.error if outcome.kind == "raised" else None
+
+    def _abort(self, reason: str) -> None:
+        """Cancel what is queued, fail what runs, log it: the study stays resumable."""
+        futures = list(self.in_flight)
+        self.in_flight.clear()
+        self.executor.cancel(futures)
+        for trial_id in self.created:
+            if trial_id in self.recorded:
+                continue
+            failed = _fail_trial(self.storage, trial_id, reason)
+            # Not failed: its task told the result just before the cancel; record it as is.
+            self._record(self.storage.get_trial(trial_id), "", 0.0, counts=not failed)
+        self.retry_queue.clear()
+        self.prog.running = 0
+
+    def _record(self, frozen: FrozenTrial, worker: str, seconds: float, counts: bool) -> None:
+        self.recorded.add(frozen._trial_id)
+        row = row_from_trial(frozen, worker, seconds)
+        self.prog.record(row, counts=counts)
+        if self.tracker is not None:
+            self.tracker.log_trial(frozen, row)
+
+    def _refresh(self) -> None:
+        if self.view is not None:
+            try:
+                self.view.update()
+            except Exception:  # a display problem must never stop the study
+                pass
+
+
+def open_study(study_name: str, storage: str | StorageSpec | None = None) -> Study:
+    """Load a study that :func:`tune` ran, from the default storage (or ``storage``).
+
+    Examples
+    --------
+    >>> study = mlkit.tune.open_study("my-study")    # doctest: +SKIP
+    >>> study.best_value                            # doctest: +SKIP
+    """
+    spec = storage if isinstance(storage, StorageSpec) else resolve(storage)
+    if spec.kind == "journal" and not os.path.exists(spec.target):
+        raise TuneError(f"no study {study_name!r}: {spec.describe()} does not exist yet")
+    client = None
+    if spec.kind == "dask":
+        from mlkit.cluster import get_client
+
+        client = get_client()
+    check_reachable(spec)
+    st = open_storage(spec, client)
+    if _find_study(st, study_name) is None:
+        names = [s.study_name for s in st.get_all_studies()]
+        raise TuneError(
+            f"no study {study_name!r} in {spec.describe()}; studies there: {names or 'none'}"
+        )
+    study = Study(study_name=study_name, storage=st)
+    study.storage_description = spec.describe()
+    return study
