@@ -68,8 +68,8 @@ class Progress:
         )
 
     def update(self, position: int | None, metrics: dict[str, Any]) -> None:
-        """Move to ``position`` (None: one step further) and show ``metrics``."""
-        new = self.position + 1 if position is None else int(position)
+        """Move to ``position`` (None: stay) and show ``metrics``."""
+        new = self.position if position is None else int(position)
         self.metrics = dict(metrics)
         if self.bar is not None:
             if new > self.position:
