@@ -7,6 +7,8 @@ Examples
 >>> import mlkit
 >>> path = mlkit.data.synthetic("data/demo", rows=100_000, features=10)   # doctest: +SKIP
 >>> df = mlkit.data.read(path)                                            # doctest: +SKIP
+>>> prep = mlkit.data.make_preprocessor(df, exclude=["target"])          # doctest: +SKIP
+>>> features = prep.fit(df).transform(df)                                 # doctest: +SKIP
 """
 
 import lazy_loader as _lazy
@@ -17,5 +19,11 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_read": ["read"],
         "_synthetic": ["synthetic"],
         "_write": ["write"],
+        "_prep.base": ["Transformer"],
+        "_prep.impute": ["SimpleImputer"],
+        "_prep.scale": ["StandardScaler", "MinMaxScaler"],
+        "_prep.encode": ["OneHotEncoder", "OrdinalEncoder"],
+        "_prep.log": ["LogTransformer"],
+        "_prep.compose": ["ColumnTransformer", "Pipeline", "make_preprocessor"],
     },
 )

@@ -1,0 +1,1 @@
+"""sklearn-compatible preprocessing that fits on dask in passes of per-partition statistics."""
