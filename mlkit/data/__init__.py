@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_read": ["read"],
         "_synthetic": ["synthetic"],
         "_write": ["write"],
+        "_validate": ["Column", "Schema", "ValidationReport", "validate"],
         "_prep.base": ["Transformer"],
         "_prep.impute": ["SimpleImputer"],
         "_prep.scale": ["StandardScaler", "MinMaxScaler"],

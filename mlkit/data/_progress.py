@@ -12,7 +12,7 @@ from typing import Any
 
 from mlkit.widgets import in_kernel
 
-__all__ = ["compute"]
+__all__ = ["compute", "per_partition"]
 
 # Work that finishes within this many seconds shows no bar (keeps quick cells quiet).
 _QUIET_SECONDS = 2.0
@@ -70,3 +70,23 @@ def _show(futures: list[Any]) -> None:
     else:
         TextProgressBar(futures, complete=True)  # blocks until done
         sys.stdout.write("\n")
+
+
+def per_partition(
+    func: Any, x: Any, client: Any = None, progress: bool | None = None
+) -> list[Any]:
+    """``[func(partition) for partition in x]`` computed on the cluster in one graph (a pandas
+    frame is one partition, computed here). ``func`` should return something small.
+
+    Examples
+    --------
+    >>> sizes = per_partition(len, ddf)     # doctest: +SKIP
+    """
+    import pandas as pd
+
+    if isinstance(x, pd.DataFrame):
+        return [func(x)]
+    from dask import delayed
+
+    parts = x.to_delayed(optimize_graph=True)
+    return list(compute(*[delayed(func)(p) for p in parts], client=client, progress=progress))

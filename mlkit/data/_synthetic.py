@@ -64,7 +64,7 @@ def _block(
         col = labels[codes[:, j]]
         if missing > 0:
             col[rng.random(_BLOCK) < missing] = None
-        data[f"c{j}"] = pd.array(col, dtype="string[pyarrow]")
+        data[f"c{j}"] = pd.array(col, dtype="str")
     data["target"] = target
     return pd.DataFrame(data)
 

@@ -80,14 +80,9 @@ def _with_length(func: Partial) -> Partial:
 
 
 def _evaluate(func: Partial, x: Any, client: Any, progress: bool | None) -> list[Any]:
-    if not is_dask(x):
-        return [func(x)]
-    from dask import delayed
+    from mlkit.data._progress import per_partition
 
-    from mlkit.data._progress import compute
-
-    parts = x.to_delayed(optimize_graph=True)
-    return list(compute(*[delayed(func)(p) for p in parts], client=client, progress=progress))
+    return per_partition(func, x, client, progress)
 
 
 def numeric_block(pdf: pd.DataFrame, columns: Sequence[str], who: str) -> np.ndarray:
