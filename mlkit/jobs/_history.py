@@ -57,14 +57,14 @@ def list_runs(
         experiments = [found]
     else:
         experiments = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
-    kinds = ["run", "sweep", *(["sweep-job"] if include_sweep_jobs else [])]
     names = {e.experiment_id: e.name for e in experiments}
     runs = []
     if names:
-        quoted = ", ".join(f"'{k}'" for k in kinds)
+        # MLflow's search has no IN for tags; a tag comparison also requires the tag to exist.
+        excluded = "" if include_sweep_jobs else "sweep-job"
         runs = client.search_runs(
             list(names),
-            filter_string=f"tags.`{JOB_TAG}` IN ({quoted})",
+            filter_string=f"tags.`{JOB_TAG}` != '{excluded}'",
             order_by=["attributes.start_time DESC"],
             max_results=last,
         )

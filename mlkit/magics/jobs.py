@@ -11,6 +11,13 @@ from mlkit.magics._registry import subcommand
 __all__: list[str] = []
 
 
+def _unquote(text: str | None) -> str | None:
+    """IPython's argument splitter keeps the quotes around a quoted value; a shell drops them."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 def _seconds(text: str) -> float:
     import argparse
 
@@ -50,18 +57,22 @@ def run(ctx: Any, args: Any, cell: str | None) -> Any:
     from mlkit.jobs._params import collect_parameters
 
     parameters = collect_parameters(
-        tuple(args.parameters_file or ()), tuple(args.parameters_yaml or ()), args.parameter
+        [_unquote(f) for f in args.parameters_file or ()],
+        [_unquote(y) for y in args.parameters_yaml or ()],
+        [(name, _unquote(value)) for name, value in args.parameter or ()],
     )
-    options = dict(output=args.output, kernel=args.kernel, timeout=args.timeout,
-                   cell_timeout=args.cell_timeout, experiment=args.experiment, name=args.name)
+    notebook = _unquote(args.notebook)
+    options = dict(output=_unquote(args.output), kernel=args.kernel, timeout=args.timeout,
+                   cell_timeout=args.cell_timeout, experiment=_unquote(args.experiment),
+                   name=_unquote(args.name))
     if args.grid:
         from mlkit.jobs import sweep
         from mlkit.jobs._params import parse_grid
 
-        return sweep(args.notebook, parse_grid(args.grid), parameters, **options)
+        return sweep(notebook, parse_grid([_unquote(g) for g in args.grid]), parameters, **options)
     from mlkit.jobs import run as api_run
 
-    return api_run(args.notebook, parameters, **options)
+    return api_run(notebook, parameters, **options)
 
 
 @subcommand("jobs")
