@@ -318,14 +318,37 @@ def _numeric(
         _stats.regroup(prof.counts, prof.edges, prof.psi_edges),
         _stats.regroup(cur["counts"], prof.edges, prof.psi_edges),
     )
-    lo = min(prof.min if prof.min is not None else np.inf, cur["min"])
-    hi = max(prof.max if prof.max is not None else -np.inf, cur["max"])
-    res.plot = {
-        "edges": [lo, *prof.display_edges.tolist(), hi],
-        "reference": _stats.regroup(prof.counts, prof.edges, prof.display_edges).tolist(),
-        "current": _stats.regroup(cur["counts"], prof.edges, prof.display_edges).tolist(),
-    }
+    res.plot = _overlay(prof, cur)
     return res
+
+
+def _overlay(prof: NumericProfile, cur: Mapping[str, Any], bins: int = 24) -> dict[str, Any]:
+    """Histogram overlay data: fine-grid bins merged into ~equal-width display bins.
+
+    Counts exist only on the reference's quantile grid, so display edges are grid edges nearest
+    to an even spacing of the reference's range. The open-ended outer bins are drawn at most two
+    bin widths wide (with their full mass), so a long tail does not flatten the picture.
+    """
+    edges = prof.edges
+    if len(edges) < 2:
+        disp = edges
+        width = 1.0
+    else:
+        targets = np.linspace(edges[0], edges[-1], bins + 1)
+        idx = np.unique(np.clip(np.searchsorted(edges, targets), 0, len(edges) - 1))
+        disp = edges[idx]
+        width = float(np.median(np.diff(disp))) if len(disp) > 1 else 1.0
+    lo_data = min(v for v in (prof.min, cur["min"]) if v is not None and np.isfinite(v))
+    hi_data = max(v for v in (prof.max, cur["max"]) if v is not None and np.isfinite(v))
+    lo = max(lo_data, disp[0] - 2 * width) if len(disp) else lo_data
+    hi = min(hi_data, disp[-1] + 2 * width) if len(disp) else hi_data
+    if len(disp):
+        lo, hi = min(lo, disp[0]), max(hi, disp[-1])
+    return {
+        "edges": [float(lo), *disp.tolist(), float(hi)],
+        "reference": _stats.regroup(prof.counts, edges, disp).tolist(),
+        "current": _stats.regroup(cur["counts"], edges, disp).tolist(),
+    }
 
 
 def _categorical(

@@ -50,6 +50,13 @@ def _numeric(ax: Any, plot: dict[str, Any]) -> None:
     edges = np.asarray(plot["edges"], dtype=float)
     widths = np.diff(edges)
     ok = widths > 0
+    mass = np.asarray(plot["reference"]) + np.asarray(plot["current"])
+    if (mass[~ok] > 0).any():  # a point mass on a zero-width bin: draw bars, not a density
+        labels = [f"({a:.3g}, {b:.3g}]" if b > a else f"{b:.4g}"
+                  for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        _categorical(ax, {"labels": labels, "reference": plot["reference"],
+                          "current": plot["current"]})
+        return
     for key, color, fill in (("reference", _REF, True), ("current", _CUR, False)):
         counts = np.asarray(plot[key], dtype=float)
         total = counts.sum() or 1.0

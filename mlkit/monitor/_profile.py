@@ -37,7 +37,6 @@ __all__ = [
 
 PROFILE_ARTIFACT = "mlkit_monitor/reference_profile.json"
 _FORMAT = 1
-_DISPLAY_BINS = 20
 
 
 def _clean(x: float) -> float | None:
@@ -49,8 +48,7 @@ class NumericProfile:
     """Reference statistics of one numeric feature.
 
     ``edges`` are the fine bin edges (right-closed bins, open-ended at both sides) and ``counts``
-    the exact reference counts in them; ``psi_edges`` and ``display_edges`` are subsets of
-    ``edges``.
+    the exact reference counts in them; ``psi_edges`` (the PSI bins) are a subset of ``edges``.
     """
 
     n: int
@@ -62,7 +60,6 @@ class NumericProfile:
     edges: np.ndarray
     counts: np.ndarray
     psi_edges: np.ndarray
-    display_edges: np.ndarray
     dtype: str = "float64"
     kind: str = field(default="numeric", init=False)
 
@@ -79,7 +76,6 @@ class NumericProfile:
             "edges": self.edges.tolist(),
             "counts": self.counts.tolist(),
             "psi_edges": self.psi_edges.tolist(),
-            "display_edges": self.display_edges.tolist(),
         }
 
     @classmethod
@@ -94,7 +90,6 @@ class NumericProfile:
             edges=np.asarray(d["edges"], dtype=float),
             counts=np.asarray(d["counts"], dtype=np.int64),
             psi_edges=np.asarray(d["psi_edges"], dtype=float),
-            display_edges=np.asarray(d["display_edges"], dtype=float),
             dtype=d.get("dtype", "float64"),
         )
 
@@ -334,14 +329,13 @@ def build(
     """Profile ``df`` and count ``others`` on its grid: two passes over ``df``, one over others."""
     numeric = [f for f in features if kinds[f] == "numeric"]
     categorical = [f for f in features if kinds[f] == "categorical"]
-    q = _scan._quantile_grid(resolution, bins, _DISPLAY_BINS)
+    q = _scan._quantile_grid(resolution, bins)
     sk = _scan.sketch(
         df, numeric, categorical, q, cap=sample, seed=seed, client=client, progress=progress
     )
 
     interior = (q > 0) & (q < 1)
     psi_mask = np.isin(q, np.arange(1, bins) / bins)
-    disp_mask = np.isin(q, np.arange(1, _DISPLAY_BINS) / _DISPLAY_BINS)
     grid: dict[str, dict[str, np.ndarray] | None] = {}
     for name in numeric:
         qv = sk[name]["quantiles"]
@@ -351,7 +345,6 @@ def build(
         grid[name] = {
             "edges": np.unique(qv[interior]),
             "psi": np.unique(qv[psi_mask]),
-            "display": np.unique(qv[disp_mask]),
         }
 
     cat_profiles: dict[str, CategoricalProfile] = {}
@@ -397,7 +390,6 @@ def build(
             edges=g["edges"] if g else empty,
             counts=c["counts"],
             psi_edges=g["psi"] if g else empty,
-            display_edges=g["display"] if g else empty,
             dtype=str(dtypes[name]),
         )
     rows = _rows(sk, features)

@@ -232,9 +232,9 @@ def _get_client(client: Any) -> Any:
     return get_client()
 
 
-def _quantile_grid(resolution: int, bins: int, display_bins: int) -> np.ndarray:
+def _quantile_grid(resolution: int, bins: int) -> np.ndarray:
     grids = [np.array([0.0, 1.0])]
-    grids += [np.arange(1, k) / k for k in (resolution, bins, display_bins)]
+    grids += [np.arange(1, k) / k for k in (resolution, bins)]
     return np.unique(np.concatenate(grids))
 
 

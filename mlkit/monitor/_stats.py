@@ -76,7 +76,7 @@ def ks_from_counts(
     --------
     >>> d, p, up = ks_from_counts(np.array([5, 5, 0]), np.array([0, 5, 5]))
     >>> d, up
-    (0.5, 0.5)
+    (0.5, 1.0)
     """
     r = np.asarray(reference_counts, dtype=float)
     c = np.asarray(current_counts, dtype=float)
