@@ -74,11 +74,11 @@ class Study(optuna.Study):
 
         return best_model(self, trial)
 
-    def register_best(self, name: str, trial: Any = None) -> Any:
+    def register_best(self, name: str, trial: Any = None, alias: str | None = "candidate") -> Any:
         """Register the best trial's model as ``name``. See :func:`mlkit.tune.register_best`."""
         from mlkit.tune._tracking import register_best
 
-        return register_best(self, name, trial)
+        return register_best(self, name, trial, alias)
 
     # -- display -------------------------------------------------------------------------------
     def _view(self) -> TuneProgress:

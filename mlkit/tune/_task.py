@@ -218,9 +218,14 @@ def run_trial(job: TrialJob) -> Outcome:
         # the objective stops here and the trial stays as the driver left it.
         state = TrialState.FAIL
     except Exception as exc:
-        state = TrialState.FAIL
-        error = exc
-        reason, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        if _caused_by_pruning(exc):
+            # A library wrapped the pruning callback's TrialPruned (mlkit.train.xgboost raises
+            # TrainingError from it): the trial was still pruned, not failed.
+            state = TrialState.PRUNED
+        else:
+            state = TrialState.FAIL
+            error = exc
+            reason, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
     seconds = time.perf_counter() - start
     if state is None:
         reason = invalid_value(value, len(study.directions))
@@ -238,6 +243,17 @@ def run_trial(job: TrialJob) -> Outcome:
     if error is not None and not isinstance(error, p.catch):
         return Outcome("raised", frozen, worker, seconds, _picklable(error))
     return Outcome("finished", frozen, worker, seconds)
+
+
+def _caused_by_pruning(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, optuna.TrialPruned):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def invalid_value(value: Any, n_objectives: int) -> str | None:

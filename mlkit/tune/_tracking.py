@@ -337,30 +337,30 @@ def best_model(study: Any, trial: Any = None) -> Any:
     return mlflow.pyfunc.load_model(uri)
 
 
-def register_best(study: Any, name: str, trial: Any = None) -> Any:
+def register_best(study: Any, name: str, trial: Any = None, alias: str | None = "candidate") -> Any:
     """Register the best trial's model in the MLflow model registry under ``name``.
 
-    Returns the new ``ModelVersion``; it is tagged with the study name and trial number.
+    The new version is tagged with the study name, trial number and value, and ``alias`` points
+    at it (``mlkit.track.register``).
 
     Examples
     --------
-    >>> mv = mlkit.tune.register_best(study, "churn")    # doctest: +SKIP
-    >>> mv.version                                      # doctest: +SKIP
-    '1'
+    >>> v = mlkit.tune.register_best(study, "churn")    # doctest: +SKIP
+    >>> v.version                                      # doctest: +SKIP
+    1
     """
-    import mlflow
-
     from mlkit import track
 
     if not isinstance(name, str) or not name.strip():
         raise TuneError(f"name must be a non-empty model name, but got {name!r}")
     t = _pick(study, trial)
     uri = best_model_uri(study, t)
-    track.configure()
     tags = {"mlkit.study": study.study_name, "mlkit.trial": str(t.number)}
     if t.values is not None and len(t.values) == 1:
         tags["mlkit.value"] = str(t.values[0])
-    try:
-        return mlflow.register_model(uri, name, tags=tags)
-    except Exception as exc:
-        raise TuneError(f"could not register {uri} as {name!r}: {exc}") from exc
+    track.configure()
+    if "register" in track.__all__:
+        return track.register(uri, name, alias=alias, tags=tags)
+    import mlflow  # pragma: no cover - an mlkit.track without a registry helper
+
+    return mlflow.register_model(uri, name, tags=tags)

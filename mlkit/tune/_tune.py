@@ -75,7 +75,7 @@ def tune(
     retries: int = 2,
     on: str = "workers",
     experiment: str | None = None,
-    track: bool = True,
+    track: bool | None = None,
     progress: bool | None = None,
     client: Any = None,
 ) -> Study:
@@ -116,8 +116,9 @@ def tune(
         (``mlkit.train.xgboost``, torch DDP); pruning callbacks work the same way.
     experiment : str, optional
         MLflow experiment of the study's runs.
-    track : bool, default True
-        Record a parent MLflow run for the study and a nested child run per trial.
+    track : bool, optional
+        Record a parent MLflow run for the study and a nested child run per trial. Default:
+        whether mlkit tracking is on (``mlkit.track.enabled()``, ``%mlscale track on|off``).
     progress : bool, optional
         Show progress: a live widget in a notebook, a text bar elsewhere. Default: show.
     client : distributed.Client, optional
@@ -186,9 +187,9 @@ def tune(
 
     # -- 3. storage reachable, objective sendable (still nothing written) --------------------
     check_reachable(spec)
+    if spec.kind == "journal" and spec.target == str(default_journal_path()):
+        config.home("optuna")
     if spec.kind == "journal" and on == "workers":
-        if spec.target == str(default_journal_path()):
-            config.home("optuna")
         _check_workers_see(client, os.path.dirname(spec.target))
     if spec.kind == "rdb" and spec.target.startswith("sqlite") and on == "workers":
         import warnings
@@ -200,11 +201,29 @@ def tune(
             stacklevel=2,
         )
     name = study_name or _new_study_name()
-    environment = {"MLKIT_HOME": str(config.home_path())}
-    if track:
-        from mlkit.track import tracking_uri
+    if track is None:
+        from mlkit import track as _track
 
-        environment["MLFLOW_TRACKING_URI"] = tracking_uri()
+        track = bool(_track.enabled()) if "enabled" in _track.__all__ else True
+
+    sampler = sampler or optuna.samplers.TPESampler()  # Optuna's defaults, made explicit
+    pruner = pruner or optuna.pruners.MedianPruner()
+    payload = Payload(
+        study_name=name,
+        storage=spec,
+        objective=objective,
+        sampler=sampler,
+        pruner=pruner,
+        catch=catch_t,
+    )
+    try:
+        cloudpickle.dumps(payload)  # refuse an objective that cannot travel, before any write
+    except Exception as exc:
+        raise TuneError(
+            f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
+            "sampler and the pruner must pickle; open files, locks and clients inside the "
+            "objective instead of capturing them"
+        ) from exc
 
     # -- 4. the study: continue it (same directions) or create it -----------------------------
     st = open_storage(spec, client)
@@ -217,32 +236,18 @@ def tune(
                 f"{_fmt_dirs(stored)}, but direction={_fmt_dirs(dirs)} was asked: pass "
                 f"direction={_fmt_dirs(stored)} to continue it, or choose another study_name"
             )
-    study = (
-        Study(study_name=name, storage=st, sampler=sampler, pruner=pruner)
-        if study_id is not None
-        else None
-    )
-    payload = Payload(
-        study_name=name,
-        storage=spec,
-        objective=objective,
-        sampler=study.sampler if study is not None else (sampler or optuna.samplers.TPESampler()),
-        pruner=study.pruner if study is not None else (pruner or optuna.pruners.MedianPruner()),
-        catch=catch_t,
-        environment=environment,
-    )
-    try:
-        blob = cloudpickle.dumps(payload)
-    except Exception as exc:
-        raise TuneError(
-            f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
-            "sampler and the pruner must pickle; open files, locks and clients inside the "
-            "objective instead of capturing them"
-        ) from exc
-    if study is None:
+    else:
         st.create_new_study([StudyDirection[d.upper()] for d in dirs], name)
-        study = Study(study_name=name, storage=st, sampler=payload.sampler, pruner=payload.pruner)
+    study = Study(study_name=name, storage=st, sampler=sampler, pruner=pruner)
     study.storage_description = spec.describe()
+    # What the objective's own mlkit/MLflow calls on a worker should use (workers do not see
+    # environment changes made after they started).
+    payload.environment = {"MLKIT_HOME": str(config.home_path())}
+    if track:
+        from mlkit.track import tracking_uri
+
+        payload.environment["MLFLOW_TRACKING_URI"] = tracking_uri()
+    blob = cloudpickle.dumps(payload)
 
     # -- 5. run -------------------------------------------------------------------------------
     prog = TuneProgress(name, total=n_trials, directions=dirs)
