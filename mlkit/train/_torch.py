@@ -23,8 +23,8 @@ from mlkit.train._channel import Channel
 from mlkit.train._devices import workers_have_gpus
 from mlkit.train._monitor import JobMonitor, WorkerLost
 from mlkit.train._progress import Progress
-from mlkit.train._torch_worker import CHECKPOINT_PATTERN, RankSpec, run_rank
-from mlkit.train._tracking import MetricLog, training_run
+from mlkit.train._torch_worker import CHECKPOINT_PATTERN, RankError, RankSpec, run_rank
+from mlkit.train._tracking import MetricLog, log_datasets, training_run
 
 __all__ = ["torch", "TorchResult"]
 
@@ -79,14 +79,12 @@ def _host_of(address: str) -> str:
 
 
 def _root_cause(errors: list[tuple[int, BaseException]]) -> tuple[int, BaseException]:
-    """The rank whose error explains the others: a rank that fails makes its peers fail in
-    their next collective with a communication error, which is only a consequence."""
-    comm_errors = tuple(
-        getattr(dist, n) for n in ("DistBackendError", "DistNetworkError") if hasattr(dist, n)
-    )
-    for rank, exc in errors:
-        if not isinstance(exc, comm_errors):
-            return rank, exc
+    """The rank whose error explains the others: the one that failed first (its peers then
+    fail in their next collective with a lost connection, a mere consequence)."""
+    timed = [(e.when, e.rank, e.error) for _, e in errors if isinstance(e, RankError)]
+    if timed:
+        _, rank, error = min(timed, key=lambda t: t[0])
+        return rank, error
     return errors[0]
 
 
@@ -343,6 +341,7 @@ def torch(
         "epochs": epochs,
     }
     with training_run(name, logged, track) as run:
+        log_datasets(run, {"training": ("train", data)})
         metric_log = MetricLog(run)
         bar = Progress(epochs, f"torch {strategy} x{world}", enabled=progress)
         with Channel(client) as channel:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,13 +26,42 @@ from mlkit.exceptions import ConfigError, TrainingError
 from mlkit.train import _checkpoint
 from mlkit.train._channel import publish, release, stop_flag
 
-__all__ = ["TrainContext", "TrainingStopped", "RankSpec", "run_rank", "CHECKPOINT_PATTERN"]
+__all__ = [
+    "TrainContext",
+    "TrainingStopped",
+    "RankError",
+    "RankSpec",
+    "run_rank",
+    "CHECKPOINT_PATTERN",
+]
 
 CHECKPOINT_PATTERN = "ckpt-*.pt"
 
 # torch.distributed has one default process group per process: two jobs on one worker process
 # (a worker with several threads) would trample each other, so a rank holds this lock.
 _RANK_LOCK = threading.Lock()
+
+
+class RankError(Exception):
+    """How a rank's failure travels back: the original error plus when it happened, so the
+    client can tell the rank that failed first from peers that then lost their connection."""
+
+    def __init__(self, rank: int, when: float, error: BaseException) -> None:
+        super().__init__(f"rank {rank}: {type(error).__name__}: {error}")
+        self.rank, self.when, self.error = rank, when, error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RankError, (self.rank, self.when, self.error))
+
+
+def _portable(error: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # an exception type the client cannot rebuild: keep its text
+        return RuntimeError(f"{type(error).__name__}: {error}")
 
 
 class TrainingStopped(BaseException):
@@ -499,6 +529,8 @@ def run_rank(spec: RankSpec, parts: list[pd.DataFrame] | None) -> dict[str, Any]
                 return {"value": spec.train_fn(ctx), "stopped": False}
             except TrainingStopped:
                 return {"value": None, "stopped": True}
+            except Exception as exc:
+                raise RankError(spec.rank, time.time(), _portable(exc)) from None
         finally:
             dist.destroy_process_group()
     finally:

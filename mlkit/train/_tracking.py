@@ -15,7 +15,7 @@ from typing import Any
 
 from mlkit._imports import require
 
-__all__ = ["TrackedRun", "training_run", "MetricLog"]
+__all__ = ["TrackedRun", "training_run", "MetricLog", "log_datasets"]
 
 _PARAM_LIMIT = 6000  # MLflow's maximum length of a param value
 
@@ -39,8 +39,9 @@ def training_run(
     """Yield the MLflow run a job logs to (None when tracking is off).
 
     With an active run (the user's, or a tuning trial's nested run) the job logs into it and
-    leaves ending it to its owner; otherwise :func:`mlkit.track.run` starts one that always ends
-    FINISHED, FAILED (exception) or KILLED (interrupt).
+    leaves ending it to its owner; otherwise :func:`mlkit.track.run` starts one (with lineage
+    tags) that always ends FINISHED, FAILED (exception) or KILLED (interrupt), unless tracking
+    is switched off (``%mlscale track off``).
     """
     if not enabled:
         yield None
@@ -57,8 +58,12 @@ def training_run(
         return
     from mlkit.track import run
 
-    with run(name, params=_param_values(params)) as active_run:
-        yield TrackedRun(active_run.info.run_id, mlflow.get_tracking_uri())
+    # auto=True: mlkit opened this run unasked, so `%mlscale track off` skips it (yields None).
+    with run(name, params=_param_values(params), auto=True) as active_run:
+        if active_run is None:
+            yield None
+        else:
+            yield TrackedRun(active_run.info.run_id, mlflow.get_tracking_uri())
 
 
 class MetricLog:
@@ -102,3 +107,15 @@ class MetricLog:
         for start in range(0, len(pending), 1000):  # log_batch takes at most 1000 metrics
             self._client.log_batch(self.run.run_id, metrics=pending[start : start + 1000])
         self._last = time.monotonic()
+
+
+def log_datasets(run: TrackedRun | None, frames: dict[str, Any]) -> None:
+    """Record each frame's fingerprint as a dataset input of the run (lineage); the hashing runs
+    on the cluster for dask frames. ``frames`` maps context ("training") to (name, frame)."""
+    if run is None:
+        return
+    from mlkit.track import log_dataset
+
+    for context, (name, frame) in frames.items():
+        if frame is not None:
+            log_dataset(frame, name, context=context)

@@ -29,7 +29,7 @@ from mlkit.train._channel import Channel
 from mlkit.train._devices import workers_have_gpus
 from mlkit.train._monitor import JobMonitor, WorkerLost
 from mlkit.train._progress import Progress
-from mlkit.train._tracking import MetricLog, TrackedRun, training_run
+from mlkit.train._tracking import MetricLog, TrackedRun, log_datasets, training_run
 from mlkit.train._xgb_worker import (
     CHECKPOINT_PATTERN,
     RoundReporter,
@@ -396,6 +396,7 @@ def xgboost(
         "preprocess": type(preprocess).__name__ if preprocess is not None else None,
     }
     with training_run(name, logged_params, track) as run:
+        log_datasets(run, {"training": ("train", train), "validation": ("valid", valid)})
         if remaining <= 0:
             booster = start_booster
             history = prior_history
