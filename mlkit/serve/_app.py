@@ -32,6 +32,37 @@ def _rows(predictions: Any) -> int:
         return 1
 
 
+def check_value_types(data: Any, schema: Any) -> None:
+    """Refuse containers (lists, dicts) in columns the signature declares as strings.
+
+    MLflow's schema enforcement converts numbers strictly but lets a JSON list or object
+    through a ``string`` column, where the model then crashes; that is the client's mistake and
+    must be a 400 naming the column, not a model failure.
+    """
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.types import DataType
+
+    if not isinstance(data, pd.DataFrame) or schema.is_tensor_spec():
+        return
+    for spec in schema.inputs:
+        if spec.name not in data.columns or spec.type != DataType.string:
+            continue
+        column = data[spec.name]
+        if column.dtype != object:
+            continue
+        bad = column.map(lambda v: isinstance(v, (list, dict, tuple, set)))
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            value = column.iloc[row]
+            raise MlflowException(
+                f"column {spec.name!r} must hold strings (its signature type is string), but row "
+                f"{row} holds a {type(value).__name__}: {str(value)[:80]}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+
+
 def instrument_model(model: Any, log: Any = None, metrics: Any = None) -> None:
     """Wrap ``model.predict`` (a PyFuncModel) to log predictions and classify model crashes.
 
@@ -47,16 +78,21 @@ def instrument_model(model: Any, log: Any = None, metrics: Any = None) -> None:
     from mlkit.serve._middleware import REQUEST
 
     inner = model.predict
+    input_schema = model.metadata.get_input_schema()
 
     @functools.wraps(inner)
     def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+        request = REQUEST.get()
+        if request is not None:
+            request.predicted = True
+        rid = request.id if request is not None else "-"
+        if input_schema is not None:
+            check_value_types(data, input_schema)
         try:
             predictions = inner(data, params=params)
         except MlflowException:
             raise
         except Exception as exc:
-            request = REQUEST.get()
-            rid = request[0] if request else "-"
             print(f"mlkit: the model failed on request {rid}:", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()
@@ -69,8 +105,7 @@ def instrument_model(model: Any, log: Any = None, metrics: Any = None) -> None:
         if metrics is not None:
             metrics.rows.inc(_rows(predictions))
         if log is not None:
-            request = REQUEST.get()
-            rid, t_ns = request if request else ("-", time.time_ns())
+            t_ns = request.time_ns if request is not None else time.time_ns()
             log.record(data, predictions, t_ns, rid)
         return predictions
 

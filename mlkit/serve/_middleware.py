@@ -24,11 +24,15 @@ import json
 import re
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ServingMiddleware", "Metrics", "REQUEST", "clean_error_body", "MAX_MESSAGE"]
+__all__ = [
+    "ServingMiddleware", "Metrics", "REQUEST", "RequestInfo", "clean_error_body", "MAX_MESSAGE",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,9 +40,20 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: (request id, arrival time in ns since the epoch) of the request being served; asyncio copies
-#: context into tasks and ``asyncio.to_thread``, so the model's predict sees it.
-REQUEST: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+
+
+@dataclass
+class RequestInfo:
+    """The request being served: id, arrival time (ns since the epoch), whether it reached
+    the model's predict. asyncio copies the context into tasks and ``asyncio.to_thread``, so
+    the predict wrapper sees (and marks) the same object."""
+
+    id: str
+    time_ns: int
+    predicted: bool = False
+
+
+REQUEST: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
     "mlkit_request", default=None
 )
 
@@ -203,41 +218,59 @@ class ServingMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         start = time.perf_counter()
-        request_id = _request_id(scope)
-        token = REQUEST.set((request_id, time.time_ns()))
-        state: dict[str, Any] = {"status": 500, "held": None, "chunks": []}
-        rewrite = path == "/invocations"
-        rid_header = (b"x-request-id", request_id.encode())
+        info = RequestInfo(_request_id(scope), time.time_ns())
+        token = REQUEST.set(info)
+        rid_header = (b"x-request-id", info.id.encode())
+        hold_errors = path == "/invocations"
+        state: dict[str, Any] = {"status": 500, "held": None, "chunks": [], "sent": False}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 message = dict(message)
                 message["headers"] = [*message.get("headers", []), rid_header]
-                if rewrite and message["status"] >= 400:
-                    state["held"] = message  # send once the whole error body is known
+                if hold_errors and message["status"] >= 400:
+                    state["held"] = message  # sent, cleaned, once the app has finished
                     return
+                state["sent"] = True
                 await send(message)
             elif message["type"] == "http.response.body" and state["held"] is not None:
                 state["chunks"].append(message.get("body", b""))
-                if message.get("more_body", False):
-                    return
-                body = clean_error_body(b"".join(state["chunks"]), request_id)
-                start_msg = state["held"]
-                start_msg["headers"] = [
-                    (k, v) for k, v in start_msg["headers"]
-                    if k.lower() not in (b"content-length", b"content-type")
-                ] + [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ]
-                await send(start_msg)
-                await send({"type": "http.response.body", "body": body})
             else:
                 await send(message)
 
+        async def send_error(status: int, body: bytes, headers: list[Any]) -> None:
+            state["status"], state["sent"] = status, True
+            headers = [
+                (k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")
+            ] + [(b"content-length", str(len(body)).encode()),
+                 (b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
         try:
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                if state["sent"]:
+                    raise
+                traceback.print_exc(file=sys.stderr)
+                if not info.predicted:
+                    # Nothing reached the model: MLflow's parser failed on this body in a way
+                    # it does not catch (e.g. RecursionError on a JSON document nested thousands
+                    # deep). The body is at fault: a client error, not a 500.
+                    status, code = 400, "BAD_REQUEST"
+                    message = f"cannot parse the request body: {type(exc).__name__}: {exc}"
+                else:
+                    status, code = 500, "INTERNAL_ERROR"
+                    message = f"the server failed while answering: {type(exc).__name__}"
+                body = json.dumps({"error_code": code, "message": _elide(message),
+                                   "request_id": info.id}).encode()
+                await send_error(status, body, [rid_header])
+                return
+            if state["held"] is not None:
+                body = clean_error_body(b"".join(state["chunks"]), info.id)
+                await send_error(state["held"]["status"], body, state["held"]["headers"])
         finally:
             REQUEST.reset(token)
             if self.metrics is not None:

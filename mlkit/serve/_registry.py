@@ -23,20 +23,24 @@ from typing import Any
 
 from mlkit import config
 
-__all__ = ["registry_path", "read", "add", "remove", "is_alive", "locked"]
+__all__ = ["registry_path", "read", "add", "remove", "is_alive", "group_members", "locked"]
 
 _FILE = "servers.json"
 
 
-def registry_path() -> Path:
-    """Path of the registry file (``<home>/servers/servers.json``)."""
-    return config.home("servers") / _FILE
+def registry_path(home: str | Path | None = None) -> Path:
+    """Path of the registry file (``<home>/servers/servers.json``; default: the mlkit home)."""
+    if home is None:
+        return config.home("servers") / _FILE
+    folder = Path(home) / "servers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / _FILE
 
 
 @contextlib.contextmanager
-def locked() -> Iterator[Path]:
+def locked(home: str | Path | None = None) -> Iterator[Path]:
     """Hold the registry's exclusive lock; yields the registry path."""
-    path = registry_path()
+    path = registry_path(home)
     with open(path.with_suffix(".lock"), "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
@@ -45,21 +49,37 @@ def locked() -> Iterator[Path]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def is_alive(entry: dict[str, Any]) -> bool:
-    """True while the entry's process runs and is the same process that was recorded.
+def group_members(entry: dict[str, Any]) -> list[Any]:
+    """Live processes (psutil) of the server's process group; empty when it is gone.
 
-    The recorded ``create_time`` guards against pid reuse: after a reboot or a long time, the
-    pid may belong to an unrelated program, which must never be signalled.
+    Linux never reuses a pid while it still names a process group, so the group's members are
+    the server's as long as its leader is either gone or is the very process recorded (same
+    create time). A leader pid that now belongs to a newer process means the group is long
+    gone: such a pid is never signalled.
     """
     import psutil
 
     try:
-        proc = psutil.Process(int(entry["pid"]))
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(proc.create_time() - float(entry["create_time"])) < 1.0
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return False
+        pid, pgid = int(entry["pid"]), int(entry.get("pgid", entry["pid"]))
+        recorded = float(entry.get("create_time", 0))
+    except (KeyError, TypeError, ValueError):
+        return []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        if abs(psutil.Process(pid).create_time() - recorded) >= 1.0:
+            return []
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def is_alive(entry: dict[str, Any]) -> bool:
+    """True while any process of the recorded server still runs."""
+    return bool(group_members(entry))
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:
@@ -86,7 +106,7 @@ def _save(path: Path, servers: dict[str, dict[str, Any]]) -> None:
         raise
 
 
-def read(prune: bool = True) -> dict[str, dict[str, Any]]:
+def read(prune: bool = True, home: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """All registered servers by name; dead ones are removed from the file first.
 
     Examples
@@ -94,7 +114,7 @@ def read(prune: bool = True) -> dict[str, dict[str, Any]]:
     >>> sorted(read())    # doctest: +SKIP
     ['iris-champion']
     """
-    with locked() as path:
+    with locked(home) as path:
         servers = _load(path)
         if prune:
             alive = {k: v for k, v in servers.items() if is_alive(v)}
@@ -104,17 +124,17 @@ def read(prune: bool = True) -> dict[str, dict[str, Any]]:
         return servers
 
 
-def add(entry: dict[str, Any]) -> None:
+def add(entry: dict[str, Any], home: str | Path | None = None) -> None:
     """Record a running server (replaces a dead entry of the same name)."""
-    with locked() as path:
+    with locked(home) as path:
         servers = _load(path)
         servers[entry["name"]] = entry
         _save(path, servers)
 
 
-def remove(name: str) -> None:
+def remove(name: str, home: str | Path | None = None) -> None:
     """Forget a server (no error if it is not registered)."""
-    with locked() as path:
+    with locked(home) as path:
         servers = _load(path)
         if servers.pop(name, None) is not None:
             _save(path, servers)

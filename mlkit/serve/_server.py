@@ -83,29 +83,6 @@ def _mlflow_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mlflow"]
 
 
-def _group_members(entry: dict[str, Any]) -> list[Any]:
-    """Live processes of the server's process group (empty when it is gone).
-
-    Linux never reuses a pid while it still names a process group, so group members are ours
-    as long as the leader is either gone or is the very process recorded (same create time).
-    """
-    import psutil
-
-    pid, pgid = int(entry["pid"]), int(entry.get("pgid", entry["pid"]))
-    with contextlib.suppress(psutil.NoSuchProcess):
-        leader = psutil.Process(pid)
-        if abs(leader.create_time() - float(entry.get("create_time", 0))) >= 1.0:
-            return []  # the pid was reused: our group is long gone
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
 def _reap(pid: int) -> None:
     proc = _PROCS.pop(pid, None)
     if proc is not None:
@@ -117,7 +94,7 @@ def _terminate(entry: dict[str, Any], timeout: float) -> None:
     """SIGTERM the server's group (uvicorn stops gracefully, flushing logs), then SIGKILL."""
     import psutil
 
-    members = _group_members(entry)
+    members = _registry.group_members(entry)
     pgid = int(entry.get("pgid", entry["pid"]))
     if members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -131,7 +108,7 @@ def _terminate(entry: dict[str, Any], timeout: float) -> None:
                     proc.kill()
             psutil.wait_procs(alive, timeout=5)
     _reap(int(entry["pid"]))
-    left = _group_members(entry)
+    left = _registry.group_members(entry)
     if left:
         raise ServeError(
             f"server {entry['name']!r}: processes {[p.pid for p in left]} survived SIGKILL"
@@ -278,7 +255,7 @@ class Server:
     # -- lifecycle ---------------------------------------------------------------------
     def alive(self) -> bool:
         """True while the server's processes run."""
-        return bool(_group_members(self._entry))
+        return bool(_registry.group_members(self._entry))
 
     def status(self) -> dict[str, Any]:
         """Name, URL, model, pid, whether it runs and answers /ping, uptime and its files.
@@ -320,7 +297,7 @@ class Server:
         """
         was_alive = self.alive()
         _terminate(self._entry, timeout)
-        _registry.remove(self.name)
+        _registry.remove(self.name, home=self._entry.get("home"))
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -625,18 +602,19 @@ def start(
             "workers": workers, "metrics": bool(metrics), "predictions": predictions,
             "log": str(log_path), "tracking_uri": tracking_uri,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "home": str(config.home_path()),
         }
-        _registry.add(entry)
+        _registry.add(entry, home=entry["home"])
         try:
             why = _wait_ready(proc, url, deadline)
         except BaseException:  # KeyboardInterrupt while waiting: leave nothing behind
             _terminate(entry, 5)
-            _registry.remove(name)
+            _registry.remove(name, home=entry["home"])
             raise
         if why is None:
             return Server(entry)
         _terminate(entry, 5)
-        _registry.remove(name)
+        _registry.remove(name, home=entry["home"])
         tail = _tail(log_path)
         lost_port = "address already in use" in tail.lower()
         if why == "exited" and not port and lost_port and attempt < 2:
