@@ -96,8 +96,10 @@ def _sketch_partition(
     for name in numeric:
         v, nulls = _numeric_values(part[name])
         if len(v) > cap:  # edges only need to be near the quantiles; counts are exact later
-            v = rng.choice(v, size=cap, replace=False)
-        qv = np.quantile(v, q) if len(v) else np.full(len(q), np.nan)
+            v = v[rng.integers(0, len(v), size=cap)]
+        # Sorting first is several times faster than np.quantile's partitioning for ~1000
+        # quantiles, and gives the same values (the same order statistics are interpolated).
+        qv = np.quantile(np.sort(v), q) if len(v) else np.full(len(q), np.nan)
         out[name] = {"sketches": [(len(v), qv)], "rows": len(part)}
     for name in categorical:
         counts, nulls = _category_counts(part[name])
@@ -132,9 +134,12 @@ def _count_partition(part: Any, spec: dict[str, Any]) -> dict[str, Any]:
         if edges is None:
             counts = np.array([len(v)], dtype=np.int64)
         else:
-            counts = np.bincount(
-                np.searchsorted(edges, v, side="left"), minlength=len(edges) + 1
-            ).astype(np.int64)
+            # Bins are (e[i-1], e[i]]: how many values are <= each edge, differenced. Sorting
+            # the partition and searching the few edges in it is much faster than searching
+            # every value among the edges.
+            v = np.sort(v)
+            below = np.searchsorted(v, edges, side="right")
+            counts = np.diff(below, prepend=0, append=len(v)).astype(np.int64)
         n = len(v)
         mean = float(v.mean()) if n else 0.0
         out[name] = {
