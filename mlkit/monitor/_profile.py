@@ -507,13 +507,29 @@ def load_profile(source: Any, artifact_file: str = PROFILE_ARTIFACT) -> Referenc
 
     track.configure()
     try:
-        doc = mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}")
+        with _quiet_download():
+            doc = mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}")
     except Exception as exc:
         raise TrackingError(
             f"MLflow run {run_id} (from {source!r}) has no reference profile "
             f"{artifact_file!r}: log one with reference_profile(df).log() in that run ({exc})"
         ) from None
     return ReferenceProfile.from_dict(doc)
+
+
+@contextlib.contextmanager
+def _quiet_download() -> Any:
+    """No MLflow download progress bar for one small JSON file (it would land in CLI output)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 def _run_of(source: str) -> str:
