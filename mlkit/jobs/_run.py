@@ -73,6 +73,17 @@ class JobResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        lines = [f"JobResult: {self.status}" + ("" if self.ok else f" ({self._summary})")]
+        for label, value in [
+            ("notebook", self.notebook), ("output", self.output),
+            ("parameters", self.parameters), ("recorded", self.recorded),
+            ("duration", f"{self.duration_s:.1f} s"),
+            ("MLflow run", f"{self.run_id} (experiment {self.experiment})"),
+        ]:
+            lines.append(f"  {label + ':':<12}{value}")
+        p.text("\n".join(lines))
+
     @classmethod
     def from_outcome(
         cls, outcome: JobOutcome, notebook: str, parameters: dict[str, Any], **kw: Any

@@ -131,17 +131,16 @@ def _sweep(notebook: str, grid_items: tuple[str, ...], parameters: dict, *, work
         from mlkit.exceptions import JobError
 
         raise JobError("give --workers (start a local cluster) or --scheduler (join one), not both")
-    started = False
+    owned = mlkit.cluster.current() is None  # in a plain `mlkit run` process: always
     if scheduler is not None:
         mlkit.cluster.connect(scheduler)
-    elif mlkit.cluster.current() is None:
+    elif owned:
         # A cron-started sweep owns its cluster: no dashboard, stopped at the end.
         mlkit.cluster.up(workers=workers, dashboard=False)
-        started = True
     try:
         table = sweep(notebook, grid, parameters, verbose=not as_json, **kw)
     finally:
-        if started or scheduler is not None:
+        if owned:  # stop the cluster we started, or leave the scheduler we joined
             mlkit.cluster.down()
     code = int(table.attrs["exit_code"])
     counts = table["status"].value_counts().to_dict()

@@ -151,3 +151,17 @@ def test_record_refuses_what_it_cannot_carry(tmp_path, monkeypatch):
     with pytest.raises(JobError, match="not usable as an MLflow key"):
         mlkit.jobs.record(**{"a:b": 1})
     assert not (tmp_path / "record.json").exists()
+
+
+def test_jobs_package_and_cli_module_stay_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlkit, mlkit.jobs, mlkit.jobs.cli\n"
+        "mlkit.jobs.record(a=1)\n"
+        "heavy = ['papermill', 'mlflow', 'pandas', 'dask', 'distributed', 'nbclient']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -153,3 +153,23 @@ def test_interrupting_a_sweep_stops_its_kernels_and_keeps_the_cluster(
         time.sleep(0.5)
     assert _kernels_on_workers(handle.client) == 0
     assert handle.client.submit(sum, [1, 2]).result(timeout=60) == 3
+
+
+def test_cli_sweep_prints_the_table_and_exits_1_when_a_job_failed(notebooks, job_home):
+    from click.testing import CliRunner
+
+    from mlkit.cli import cli
+
+    handle = mlkit.cluster.up(**CLUSTER_SPEC)
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(notebooks / "sweep1.ipynb"), "--grid", "x=2,3", "-p", "fail_on", "3",
+         "-p", "seconds", "0", "--no-progress"],
+        env={"MLKIT_HOME": str(job_home)},
+    )
+    assert result.exit_code == 1, result.output
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0][:3] == ["x", "status", "square"]
+    assert rows[2][:4] == ["0", "2", "ok", "4.0"] and rows[3][:3] == ["1", "3", "failed"]
+    assert "sweep of 2 jobs: 1 failed, 1 ok" in result.stderr
+    assert mlkit.cluster.current() is handle  # a cluster the CLI did not start is left running
