@@ -1,4 +1,13 @@
-"""MLflow with nothing to set up: defaults, lineage and runs that always end in a final state.
+"""MLflow with nothing to set up: defaults, lineage, dataset fingerprints and a model registry.
+
+* A SQLite store under the mlkit home (artifacts beside it), safe for many writer processes;
+  ``MLFLOW_TRACKING_URI``, when set, wins.
+* :func:`run` opens a run with lineage tags (:func:`lineage_tags`: git commit and dirty flag,
+  notebook, Python and package versions, cluster) that always ends FINISHED, FAILED or KILLED.
+* :func:`log_dataset` records a dataset's fingerprint as an MLflow dataset input.
+* :func:`register`, :func:`promote`, :func:`models`: the registry by alias.
+* :func:`enable` / :func:`disable` (``%mlscale track on|off``): whether mlkit's APIs open runs
+  on their own.
 
 Attributes load lazily (lazy_loader), so importing this package does not import MLflow.
 
@@ -14,5 +23,11 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submod_attrs={"_defaults": ["configure", "run", "tracking_uri", "artifact_root"]},
+    submod_attrs={
+        "_defaults": ["configure", "run", "tracking_uri", "artifact_root"],
+        "_lineage": ["lineage_tags", "git_tags", "notebook_path"],
+        "_datasets": ["log_dataset"],
+        "_registry": ["register", "promote", "models", "ModelVersionInfo", "ModelVersions"],
+        "_state": ["enabled", "enable", "disable", "status", "TrackingState"],
+    },
 )
