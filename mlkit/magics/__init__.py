@@ -22,7 +22,7 @@ from mlkit.magics._registry import SUBCOMMANDS, subcommand
 __all__ = ["MLScaleMagics", "load_ipython_extension", "unload_ipython_extension", "subcommand"]
 
 # One module per capability; each registers its subcommands on import.
-_MODULES = ("cluster", "serve", "jobs", "tune", "track", "data")
+_MODULES = ("cluster", "serve", "jobs", "tune", "track", "data", "monitor")
 
 
 def _load_subcommands() -> None:

@@ -21,7 +21,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_report": ["DriftReport"],
         "_profile": ["ReferenceProfile", "reference_profile", "load_profile"],
         "_logs": ["predictions", "prediction_log_dir", "register_reference", "reference_for"],
-        "_watch": ["watch", "Watcher"],
+        "_watch": ["watch", "Watcher", "check"],
         "_explain": ["explain", "Explanation"],
     },
 )

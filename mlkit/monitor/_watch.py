@@ -20,7 +20,7 @@ from mlkit.exceptions import ConfigError, NoClusterError, NoPredictionsError
 from mlkit.monitor._logs import _check_name, parse_duration, predictions, reference_for
 from mlkit.monitor._profile import ReferenceProfile, load_profile, reference_profile
 
-__all__ = ["watch", "Watcher", "live_frame"]
+__all__ = ["watch", "Watcher", "check", "live_frame"]
 
 _log = logging.getLogger("mlkit.monitor")
 
@@ -52,6 +52,54 @@ def _resolve_reference(name: str, reference: Any) -> ReferenceProfile:
         return load_profile(reference)
     # A DataFrame: profile it once so every check scans only the live traffic.
     return reference_profile(reference)
+
+
+def check(
+    model: Any,
+    since: Any = "1h",
+    reference: Any = None,
+    *,
+    features: Sequence[str] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    client: Any = None,
+    progress: bool | None = None,
+) -> Any:
+    """One drift check of a served model's live traffic against its reference.
+
+    What ``mlkit monitor MODEL`` and ``%mlscale monitor MODEL`` run.
+
+    Parameters
+    ----------
+    model : str or served-model handle
+        The server's name (its prediction log is read, see :func:`predictions`).
+    since : str, timedelta or datetime
+        Window of traffic to check.
+    reference : profile, DataFrame, JSON path or MLflow URI, optional
+        Default: the reference registered with :func:`register_reference`.
+    features, thresholds, client, progress
+        As for :func:`drift`.
+
+    Returns
+    -------
+    DriftReport or None
+        None when the window holds no prediction.
+
+    Examples
+    --------
+    >>> report = mlkit.monitor.check("churn", since="1h")   # doctest: +SKIP
+    """
+    from mlkit.monitor._drift import check_thresholds, drift
+
+    name = _check_name(model)
+    check_thresholds(thresholds)
+    profile = _resolve_reference(name, reference)
+    try:
+        current = live_frame(name, since, client)
+    except NoPredictionsError as exc:
+        _log.info("mlkit.monitor.check(%r): %s", name, exc)
+        return None
+    return drift(profile, current, features=features, thresholds=thresholds, client=client,
+                 progress=progress)
 
 
 class Watcher:

@@ -75,24 +75,22 @@ def monitor_command(
 
         mlkit monitor churn --since 1h; [ $? -eq 1 ] && mlkit run retrain.ipynb
     """
-    from mlkit.exceptions import MlkitError, NoPredictionsError
+    from mlkit.exceptions import MlkitError
 
     try:
-        from mlkit.monitor._drift import drift
-        from mlkit.monitor._watch import _resolve_reference, live_frame
+        from mlkit.monitor._watch import check
 
         if scheduler:
             from mlkit import cluster
 
             cluster.connect(scheduler)
-        profile = _resolve_reference(model, reference)
-        try:
-            current = live_frame(model, since)
-        except NoPredictionsError as exc:
-            click.echo(f"{exc}: nothing to check")
-            sys.exit(EXIT_OK)
         names = [f.strip() for f in features.split(",") if f.strip()] if features else None
-        report = drift(profile, current, features=names, thresholds=_thresholds(threshold))
+        report = check(model, since=since, reference=reference, features=names,
+                       thresholds=_thresholds(threshold))
+        if report is None:
+            click.echo(f"no prediction logged for {model!r} in the window (--since {since}): "
+                       "nothing to check")
+            sys.exit(EXIT_OK)
         if html_path:
             report.save(html_path)
         if log_mlflow:

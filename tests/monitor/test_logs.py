@@ -149,3 +149,17 @@ def test_cli_as_a_real_process(reference, tmp_path, mlkit_home):
     )
     assert done.returncode == 1, done.stderr
     assert "DRIFT: 1 of 3 features drifted (f1)" in done.stdout
+
+
+def test_magic_and_check_api(reference, shell):
+    from IPython.core.error import UsageError
+
+    mlkit.monitor.register_reference("magic", reference)
+    assert mlkit.monitor.check("magic") is None  # no traffic yet
+    write_log("magic", traffic(10, 2000, shift=1.0), hours_ago(0.2))
+    report = shell.run_line_magic("mlscale", "monitor magic --since 1h")
+    assert report.drifted_features == ["f1"]
+    same = mlkit.monitor.check("magic", since="1h", features=["f0", "f1"])
+    assert [r.feature for r in same.features] == ["f1", "f0"]
+    with pytest.raises(UsageError, match="since must be a duration"):
+        shell.run_line_magic("mlscale", "monitor magic --since tomorrowish")
