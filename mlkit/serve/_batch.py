@@ -1,10 +1,14 @@
 """Batch scoring of a dask DataFrame on the cluster, the model loaded once per worker process.
 
 Each partition is scored by ``PyFuncModel.predict`` inside the worker; the model is loaded the
-first time a worker meets it and kept in a per-process cache keyed by its (pinned) URI and the
-tracking URI, so a 1,000-partition job loads it once per worker, not 1,000 times. The tracking
-URI travels with the task: workers started before the client changed ``MLKIT_HOME`` or
-``MLFLOW_TRACKING_URI`` must not use their own environment.
+first time a worker meets it and kept in a per-process cache keyed by its location, so a
+1,000-partition job loads it once per worker, not 1,000 times.
+
+Workers never resolve ``models:/`` or ``runs:/`` themselves: their environment may point at
+another tracking store (they were started before the client changed ``MLKIT_HOME`` or
+``MLFLOW_TRACKING_URI``), and MLflow's registry resolution reads the process-global tracking URI
+whatever is passed to it. The client resolves the reference to the model's storage location
+(``file:///...``, ``s3://...``) and sends that, with the tracking URI for stores that need one.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ _LOCK = threading.Lock()
 LOADS: dict[str, int] = {}
 
 
-def _load(uri: str, tracking_uri: str) -> Any:
-    key = (uri, tracking_uri)
+def _load(location: str, tracking_uri: str) -> Any:
+    key = (location, tracking_uri)
     model = _CACHE.get(key)
     if model is not None:
         return model
@@ -32,12 +36,13 @@ def _load(uri: str, tracking_uri: str) -> Any:
         if model is None:
             import mlflow
 
+            # a local folder (file:// or a path) is used in place, other stores are downloaded
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
+                artifact_uri=location, tracking_uri=tracking_uri
             )
             model = mlflow.pyfunc.load_model(local)
             _CACHE[key] = model
-            LOADS[uri] = LOADS.get(uri, 0) + 1
+            LOADS[location] = LOADS.get(location, 0) + 1
     return model
 
 
@@ -65,8 +70,8 @@ def _as_pandas(predictions: Any, index: Any) -> Any:
     raise ServeError(f"batch_predict needs 1-D or 2-D predictions, the model returned {arr.shape}")
 
 
-def _predict_partition(part: Any, uri: str, tracking_uri: str) -> Any:
-    model = _load(uri, tracking_uri)
+def _predict_partition(part: Any, location: str, tracking_uri: str) -> Any:
+    model = _load(location, tracking_uri)
     if len(part) == 0:
         return _as_pandas(_empty_output(model.metadata.get_output_schema()), part.index)
     return _as_pandas(model.predict(part), part.index)
@@ -100,8 +105,8 @@ def _output_schema(ref: Any, tracking_uri: str) -> Any:
         return Model.load(str(Path(ref.uri) / "MLmodel")).get_output_schema()
     with tempfile.TemporaryDirectory(prefix="mlkit-mlmodel-") as tmp:
         path = mlflow.artifacts.download_artifacts(
-            artifact_uri=ref.pinned.rstrip("/") + "/MLmodel", dst_path=tmp,
-            tracking_uri=tracking_uri, registry_uri=tracking_uri,
+            artifact_uri=ref.location.rstrip("/") + "/MLmodel", dst_path=tmp,
+            tracking_uri=tracking_uri,
         )
         return Model.load(path).get_output_schema()
 
@@ -112,7 +117,7 @@ def _meta(ref: Any, tracking_uri: str, df: Any) -> Any:
     if schema is not None:
         return _as_pandas(_empty_output(schema), df._meta.index)
     sample = df.head(5, npartitions=-1, compute=True)
-    out = _as_pandas(_load(ref.pinned, tracking_uri).predict(sample), sample.index)
+    out = _as_pandas(_load(ref.location, tracking_uri).predict(sample), sample.index)
     return out.iloc[:0]
 
 
@@ -170,6 +175,6 @@ def batch_predict(
     if meta is None:
         meta = _meta(ref, tracking_uri, df)
     return df.map_partitions(
-        _predict_partition, ref.pinned, tracking_uri, meta=meta, enforce_metadata=False,
+        _predict_partition, ref.location, tracking_uri, meta=meta, enforce_metadata=False,
         align_dataframes=False,
     )

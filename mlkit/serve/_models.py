@@ -36,12 +36,16 @@ class ModelRef:
         Registered model version, when the reference is a registered model.
     local : bool
         True for a model folder on this machine.
+    location : str
+        Where the model's files are (``file:///...``, ``s3://...``, a path): what worker
+        processes load, with no tracking store to ask (their environment may point elsewhere).
     """
 
     uri: str
     pinned: str
     version: str | None
     local: bool
+    location: str
 
 
 def _local(model: str | Path) -> ModelRef:
@@ -52,7 +56,7 @@ def _local(model: str | Path) -> ModelRef:
             f"model path {str(model)!r} {what}: pass an MLflow model folder (the one holding "
             "'MLmodel'), a 'models:/NAME@ALIAS', 'models:/NAME/VERSION' or 'runs:/RUN_ID/PATH' URI"
         )
-    return ModelRef(str(path), str(path), None, True)
+    return ModelRef(str(path), str(path), None, True, str(path))
 
 
 def _registered(uri: str, tracking_uri: str) -> ModelRef:
@@ -64,31 +68,36 @@ def _registered(uri: str, tracking_uri: str) -> ModelRef:
     # MLflow 3 logged models: models:/m-<id>
     if re.fullmatch(r"m-[0-9a-f]{32}", body):
         try:
-            client.get_logged_model(body)
+            location = client.get_logged_model(body).artifact_location
         except MlflowException as exc:
             raise ServeError(f"model {uri!r} not found in {tracking_uri}: {exc.message}") from None
-        return ModelRef(uri, uri, None, False)
+        return ModelRef(uri, uri, None, False, location)
     name, sep, alias = body.partition("@")
     try:
         if sep:
-            mv = client.get_model_version_by_alias(name, alias)
-            return ModelRef(uri, f"models:/{name}/{mv.version}", str(mv.version), False)
-        name, _, version = body.rpartition("/")
-        if not name or not version:
-            raise ServeError(
-                f"cannot read model URI {uri!r}: use 'models:/NAME@ALIAS' or 'models:/NAME/VERSION'"
-            )
-        if version.isdigit():
-            client.get_model_version(name, version)
-            return ModelRef(uri, uri, version, False)
-        if version.lower() == "latest":
-            versions = client.search_model_versions(f"name='{name}'")
-            if not versions:
-                raise ServeError(f"registered model {name!r} has no versions ({uri!r})")
-            latest = max(int(v.version) for v in versions)
-            return ModelRef(uri, f"models:/{name}/{latest}", str(latest), False)
-        # Stage names (Production, Staging) are deprecated in MLflow but still resolve there.
-        return ModelRef(uri, uri, None, False)
+            version = str(client.get_model_version_by_alias(name, alias).version)
+            pinned = f"models:/{name}/{version}"
+        else:
+            name, _, version = body.rpartition("/")
+            if not name or not version:
+                raise ServeError(
+                    f"cannot read model URI {uri!r}: use 'models:/NAME@ALIAS' or "
+                    "'models:/NAME/VERSION'"
+                )
+            if version.lower() == "latest":
+                versions = client.search_model_versions(f"name='{name}'")
+                if not versions:
+                    raise ServeError(f"registered model {name!r} has no versions ({uri!r})")
+                version = str(max(int(v.version) for v in versions))
+            elif not version.isdigit():  # a stage (deprecated in MLflow, still resolved there)
+                found = client.get_latest_versions(name, stages=[version])
+                if not found:
+                    raise ServeError(f"registered model {name!r} has no version in stage "
+                                     f"{version!r} ({uri!r}); use an alias instead")
+                version = str(found[0].version)
+            pinned = f"models:/{name}/{version}"
+        location = client.get_model_version_download_uri(name, version)
+        return ModelRef(uri, pinned, version, False, location)
     except MlflowException as exc:
         hint = ""
         with contextlib.suppress(Exception):  # the hint is optional
@@ -103,17 +112,29 @@ def _registered(uri: str, tracking_uri: str) -> ModelRef:
 def _run(uri: str, tracking_uri: str) -> ModelRef:
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking.artifact_utils import get_artifact_uri
 
     parts = uri[len("runs:/"):].strip("/").split("/", 1)
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise ServeError(f"cannot read model URI {uri!r}: use 'runs:/RUN_ID/ARTIFACT_PATH'")
+    client = mlflow.MlflowClient(tracking_uri)
     try:
-        mlflow.MlflowClient(tracking_uri).get_run(parts[0])
+        run = client.get_run(parts[0])
     except MlflowException as exc:
         raise ServeError(
             f"run {parts[0]!r} of {uri!r} not found in {tracking_uri}: {exc.message}"
         ) from None
-    return ModelRef(uri, uri, None, False)
+    # MLflow 3 keeps a model logged in a run as a "logged model" of its own, found by name.
+    location = get_artifact_uri(parts[0], parts[1], tracking_uri=tracking_uri)
+    with contextlib.suppress(MlflowException):
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{parts[0]}' AND name = '{parts[1]}'",
+            max_results=1,
+        )
+        if found:
+            location = found[0].artifact_location
+    return ModelRef(uri, uri, None, False, location)
 
 
 def resolve(model: Any, tracking_uri: str) -> ModelRef:
@@ -146,7 +167,7 @@ def resolve(model: Any, tracking_uri: str) -> ModelRef:
     if model.startswith("file://"):
         return _local(model[len("file://"):])
     if _SCHEME_RE.match(model) and not re.match(r"^[A-Za-z]:[\\/]", model):
-        return ModelRef(model, model, None, False)  # s3://, gs://, mlflow-artifacts:/ ...
+        return ModelRef(model, model, None, False, model)  # s3://, gs://, mlflow-artifacts:/
     return _local(model)
 
 

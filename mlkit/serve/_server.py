@@ -442,9 +442,10 @@ def _model_folder(ref: ModelRef, dst: Path, tracking_uri: str) -> str:
 
     shutil.rmtree(dst, ignore_errors=True)
     try:
+        # The resolved storage location, not the models:/ URI: MLflow resolves registry URIs
+        # with the process-global tracking URI, whatever the user's session set it to.
         return mlflow.artifacts.download_artifacts(
-            artifact_uri=ref.uri, dst_path=str(dst), tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+            artifact_uri=ref.location, dst_path=str(dst), tracking_uri=tracking_uri,
         )
     except MlflowException as exc:
         raise ServeError(f"cannot download model {ref.uri!r}: {exc.message}") from None
