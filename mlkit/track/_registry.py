@@ -72,6 +72,9 @@ class ModelVersionInfo:
     def _repr_html_(self) -> str:
         return ModelVersions([self])._repr_html_()
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
 
 _HEADER = ["model", "version", "aliases", "run", "status", "created"]
 

@@ -88,11 +88,13 @@ def prepare(uri: str) -> None:
     >>> prepare("sqlite:////tmp/mlkit-doctest/mlflow.db")     # doctest: +SKIP
     """
     path = sqlite_path(uri)
-    if path is None or uri in _PREPARED:
+    if path is None or (uri in _PREPARED and path.exists()):
         return
     with _LOCK:
-        if uri in _PREPARED:
+        if uri in _PREPARED and path.exists():
             return
+        if uri in _PREPARED:  # the file was deleted (e.g. the mlkit home removed) meanwhile
+            _forget_connections(uri)
         FileLock = require("filelock", extra="mlflow").FileLock
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +102,20 @@ def prepare(uri: str) -> None:
             _enable_wal(path)
             _create_schema(uri, artifact_root_for(uri))
         _PREPARED.add(uri)
+
+
+def _forget_connections(uri: str) -> None:
+    # MLflow caches one SQLAlchemy engine per URI (``_engine_map`` of its tracking and registry
+    # stores, shared by every store object). Its pooled connections still hold the deleted file
+    # open, so runs would go on being written into a file nobody can see. Disposing the engines
+    # makes their next connection open the path again.
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        engine = getattr(store, "_engine_map", {}).get(uri)
+        if engine is not None:
+            engine.dispose()
 
 
 def _enable_wal(path: Path) -> None:

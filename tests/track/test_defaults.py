@@ -152,3 +152,45 @@ def test_a_deleted_experiment_is_a_clear_error():
     with pytest.raises(TrackingError, match="experiment 'gone' was deleted; restore it"):
         with mlkit.track.run("x", experiment="gone"):
             pass
+
+
+def test_a_home_deleted_during_the_session_is_prepared_again(mlkit_home):
+    import shutil
+
+    with mlkit.track.run("before", experiment="e"):
+        pass
+    shutil.rmtree(mlkit_home)
+    with mlkit.track.run("after", experiment="e") as r:
+        pass
+    assert mlflow.get_run(r.info.run_id).info.status == "FINISHED"
+    db = sqlite3.connect(mlkit_home / "mlflow" / "mlflow.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # The run is in the new file (not in the deleted one MLflow's pooled connections held).
+    assert db.execute("SELECT name, status FROM runs").fetchall() == [("after", "FINISHED")]
+
+
+def test_lock_errors_are_retried_and_others_are_not():
+    from mlkit.track._store import is_locked_error, retry_locked
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            try:
+                raise sqlite3.OperationalError("database is locked")
+            except sqlite3.OperationalError as exc:  # as MLflow wraps it
+                raise mlflow.exceptions.MlflowException("write failed") from exc
+        return "written"
+
+    assert retry_locked(flaky, first_delay=0.01) == "written" and len(calls) == 3
+    assert is_locked_error(mlflow.exceptions.MlflowException("x").with_traceback(None)) is False
+
+    def broken():
+        calls.append(1)
+        raise ValueError("not a lock problem")
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        retry_locked(broken, first_delay=0.01)
+    assert len(calls) == 1
