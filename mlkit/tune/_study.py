@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
-from mlkit.tune._task import REASON_ATTR, SECONDS_ATTR, WORKER_ATTR
+from mlkit.tune._task import REASON_ATTR, WORKER_ATTR
 
 __all__ = ["Study", "progress_from_trials", "row_from_trial"]
 
@@ -24,7 +24,7 @@ def row_from_trial(t: optuna.trial.FrozenTrial, worker: str = "", seconds: float
         values=tuple(float(v) for v in t.values) if t.values is not None else None,
         params=dict(t.params),
         worker=worker or str(t.system_attrs.get(WORKER_ATTR, "")),
-        seconds=seconds or float(t.system_attrs.get(SECONDS_ATTR, 0.0) or 0.0),
+        seconds=seconds or (t.duration.total_seconds() if t.duration is not None else 0.0),
         reason=str(t.system_attrs.get(REASON_ATTR, "")),
     )
 

@@ -36,7 +36,6 @@ __all__ = ["TrialJob", "Payload", "Outcome", "run_trial", "WORKER_ATTR", "REASON
 WORKER_ATTR = "mlkit.worker"  # set when a task starts the trial: who ran it (and that it started)
 REASON_ATTR = "fail_reason"  # why a trial failed (the key Optuna itself once used)
 TRACEBACK_ATTR = "mlkit.traceback"
-SECONDS_ATTR = "mlkit.seconds"
 RETRY_ATTR = "mlkit.retry_of"
 _TRACEBACK_CHARS = 4000
 
@@ -232,7 +231,6 @@ def run_trial(job: TrialJob) -> Outcome:
         if reason is not None:
             state = TrialState.FAIL
     try:
-        storage.set_trial_system_attr(job.trial_id, SECONDS_ATTR, round(seconds, 6))
         if reason is not None:
             _fail(storage, job.trial_id, reason, tb)
         else:

@@ -384,19 +384,26 @@ def _fail_trial(storage: Any, trial_id: int, reason: str) -> bool:
 
 # -- executors: Dask tasks or client threads, one interface ---------------------------------------
 class _DaskExecutor:
+    """Trials as Dask tasks; results are gathered in the background as tasks finish."""
+
     def __init__(self, client: Any) -> None:
         from distributed import as_completed
 
         self.client = client
-        self.ac = as_completed()
+        # with_results: the result travels as soon as the task ends, not on a second round trip
+        self.ac = as_completed(with_results=True, raise_errors=False)
 
     def submit(self, job: TrialJob, key: str) -> Any:
         fut = self.client.submit(run_trial, job, key=key, pure=False)
         self.ac.add(fut)
         return fut
 
-    def next(self) -> Any:
-        return next(self.ac)
+    def next(self) -> tuple[Any, Any]:
+        """The next finished future and its Outcome, or the exception its task ended with."""
+        fut, result = next(self.ac)
+        if fut.status == "error":
+            return fut, result[1]  # (type, exception, traceback)
+        return fut, result
 
     def cancel(self, futures: list[Any]) -> None:
         if futures:
@@ -418,12 +425,16 @@ class _ThreadExecutor:
         self.pending.add(fut)
         return fut
 
-    def next(self) -> Any:
+    def next(self) -> tuple[Any, Any]:
         if not self.ready:
             done, _ = cf.wait(self.pending, return_when=cf.FIRST_COMPLETED)
             self.pending -= done
-            self.ready.extend(sorted(done, key=id))
-        return self.ready.popleft()
+            self.ready.extend(done)
+        fut = self.ready.popleft()
+        try:
+            return fut, fut.result()
+        except BaseException as exc:  # noqa: BLE001 - handed to the driver like a task error
+            return fut, exc
 
     def cancel(self, futures: list[Any]) -> None:
         for f in futures:
@@ -475,28 +486,39 @@ class _Driver:
         self.created: list[int] = []  # every trial this call created, for the cleanup sweep
         self.recorded: set[int] = set()  # trial ids already shown and logged
         self.retry_queue: deque[tuple[FrozenTrial, int]] = deque()
+        self.prefetched: tuple[int, int] | None = None  # created, not yet submitted
         self.tracker: Any = None
         self.view: Any = None
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+
+        def more() -> bool:
+            """Another new trial is wanted (before the deadline, and n_trials not covered)."""
+            queued = 1 if self.prefetched is not None else 0
+            return self.prog.done + len(self.in_flight) + queued < self.n_trials and (
+                deadline is None or time.monotonic() < deadline
+            )
+
         try:
             while True:
-                while (
-                    len(self.in_flight) < self.concurrency
-                    and self.prog.done + len(self.in_flight) < self.n_trials
-                    and (deadline is None or time.monotonic() < deadline)
+                while len(self.in_flight) < self.concurrency and (
+                    self.retry_queue or self.prefetched is not None or more()
                 ):
                     self._submit()
+                if self.prefetched is None and not self.retry_queue and more():
+                    # Create the next trial now, while the cluster works: a free slot then gets
+                    # a task at once instead of waiting for a storage write.
+                    self.prefetched = self._create()
                 if not self.in_flight:
                     break
-                fut = self.executor.next()
+                fut, result = self.executor.next()
                 slot = self.in_flight.pop(fut, None)
+                del fut
                 if slot is None:
                     continue
-                outcome = self._collect(fut, slot)
-                del fut
+                outcome = self._collect(result, slot)
                 error = self._account(outcome, slot)
                 if error is not None:
                     self._abort(f"study stopped: trial {slot.number} raised {type(error).__name__}")
@@ -511,7 +533,8 @@ class _Driver:
             self.executor.close()
             self._refresh()
 
-    def _submit(self) -> None:
+    def _create(self) -> tuple[int, int]:
+        """Create the next trial (a retry first); returns (trial id, retries left)."""
         sid = self.study._study_id
         if self.retry_queue:
             lost, left = self.retry_queue.popleft()
@@ -519,6 +542,13 @@ class _Driver:
         else:
             trial_id, left = _new_trial(self.storage, sid), self.retries
         self.created.append(trial_id)
+        return trial_id, left
+
+    def _submit(self) -> None:
+        if self.retry_queue or self.prefetched is None:
+            trial_id, left = self._create()
+        else:
+            (trial_id, left), self.prefetched = self.prefetched, None
         number = self.storage.get_trial_number_from_id(trial_id)
         job = TrialJob(self.token, self.blob, trial_id, number)
         key = f"mlkit-tune-{self.study.study_name}-{number}-{self.token[:8]}"
@@ -526,20 +556,22 @@ class _Driver:
         self.in_flight[fut] = _Slot(trial_id, number, left)
         self.prog.running = len(self.in_flight)
 
-    def _collect(self, fut: Any, slot: _Slot) -> Outcome:
-        try:
-            return fut.result()
-        except Exception as exc:  # the task itself failed: KilledWorker, lost data, cancelled
-            frozen = self.storage.get_trial(slot.trial_id)
-            if frozen.state.is_finished():
-                return Outcome("finished", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
-            _fail_trial(
-                self.storage,
-                slot.trial_id,
-                f"the task running this trial failed: {type(exc).__name__}: {exc}",
-            )
-            frozen = self.storage.get_trial(slot.trial_id)
-            return Outcome("lost", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
+    def _collect(self, result: Any, slot: _Slot) -> Outcome:
+        if isinstance(result, Outcome):
+            return result
+        if isinstance(result, KeyboardInterrupt):
+            raise result
+        # The task itself failed (KilledWorker, lost data, cancelled): finish its trial here.
+        frozen = self.storage.get_trial(slot.trial_id)
+        if frozen.state.is_finished():
+            return Outcome("finished", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
+        _fail_trial(
+            self.storage,
+            slot.trial_id,
+            f"the task running this trial failed: {type(result).__name__}: {result}",
+        )
+        frozen = self.storage.get_trial(slot.trial_id)
+        return Outcome("lost", frozen, str(frozen.system_attrs.get(WORKER_ATTR, "")))
 
     def _account(self, outcome: Outcome, slot: _Slot) -> BaseException | None:
         frozen = outcome.trial
@@ -564,6 +596,7 @@ class _Driver:
             # Not failed: its task told the result just before the cancel; record it as is.
             self._record(self.storage.get_trial(trial_id), "", 0.0, counts=not failed)
         self.retry_queue.clear()
+        self.prefetched = None
         self.prog.running = 0
 
     def _record(self, frozen: FrozenTrial, worker: str, seconds: float, counts: bool) -> None:

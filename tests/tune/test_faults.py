@@ -58,20 +58,39 @@ def _after(condition, action, timeout=60.0):
     return t
 
 
+def pid_objective(trial):
+    import os
+    import time
+
+    x = trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("pid", os.getpid())  # lets the test kill the process running it
+    for step in range(10):
+        time.sleep(0.1)
+        trial.report(x, step)
+    return x
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_study_reruns_its_trial(fresh_cluster):
     client = fresh_cluster.client
-    pids = client.run(os.getpid)
-    victim = next(iter(pids.values()))
     killed = []
 
-    def kill():
-        killed.append(victim)
-        os.kill(victim, signal.SIGKILL)
+    def running_pid():
+        if _finished("killed") < 2:
+            return None
+        for t in _trials("killed"):
+            if t.state == TrialState.RUNNING and "pid" in t.user_attrs:
+                return t.user_attrs["pid"]
+        return None
 
-    # Kill one worker process while both are inside trials (after the first trials finished).
-    _after(lambda: _finished("killed") >= 2 and _running("killed") >= 2, kill)
-    study = mlkit.tune.tune(slow_objective, 8, study_name="killed", progress=False)
+    def kill():
+        pid = running_pid()
+        killed.append(pid)
+        os.kill(pid, signal.SIGKILL)
+
+    # Kill a worker process in the middle of an objective, after the first trials finished.
+    _after(lambda: running_pid() is not None, kill)
+    study = mlkit.tune.tune(pid_objective, 8, study_name="killed", progress=False)
     assert killed, "the worker was never killed: the study ended first"
 
     by_state: dict[str, list] = {}

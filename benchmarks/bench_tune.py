@@ -1,0 +1,167 @@
+"""Benchmark mlkit.tune against plain Optuna, in one run; prints one JSON line.
+
+(a) Parallel speed-up: 40 trials of a CPU-bound objective (~0.25 s of pure-Python work,
+    calibrated once on this machine) with ``mlkit.tune.tune`` on a 2-worker, 1-thread cluster,
+    against the same study run sequentially by Optuna with its in-memory storage. Goal >= 1.8x.
+(b) Per-trial overhead: 500 trials of a no-op objective with mlkit (journal storage, 2 worker
+    slots, MLflow child runs on) against Optuna alone (``study.optimize``) with the same kind of
+    storage (a journal file). Reported as mlkit's extra milliseconds per trial. Goal < 20 ms.
+
+Each figure is the median of 3 repeats (1 with ``--quick``, which also shrinks the sizes).
+Usage: ``python benchmarks/bench_tune.py [--quick]`` (or ``MLKIT_BENCH_QUICK=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def burn(n: int) -> int:
+    """Pure-Python CPU work (holds the GIL: threads would not help, processes do)."""
+    acc = 0
+    for i in range(n):
+        acc = (acc + i * i) % 1_000_003
+    return acc
+
+
+def calibrate(seconds: float) -> int:
+    n = 200_000
+    while True:
+        t = time.perf_counter()
+        burn(n)
+        took = time.perf_counter() - t
+        if took > 0.05:
+            return max(1, int(n * seconds / took))
+        n *= 2
+
+
+def make_objective(n: int):
+    def objective(trial):
+        x = trial.suggest_float("x", -10, 10)
+        burn(n)
+        return (x - 2) ** 2
+
+    return objective
+
+
+def noop(trial):
+    return trial.suggest_float("x", 0, 1)
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv or os.environ.get("MLKIT_BENCH_QUICK") == "1"
+    n_a, n_b, repeats = (16, 100, 1) if quick else (40, 500, 3)
+    home = Path(tempfile.mkdtemp(prefix="mlkit-bench-tune-"))
+    os.environ["MLKIT_HOME"] = str(home)
+    os.environ.setdefault("MLKIT_DASHBOARD", "0")
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    import mlkit
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    mlkit.cluster.up(workers=2, threads_per_worker=1, memory_limit="2GB")
+    try:
+        work = calibrate(0.25)
+        objective = make_objective(work)
+        sampler = lambda: optuna.samplers.RandomSampler(seed=0)  # noqa: E731 - same for both
+        # Warm-up: import Optuna/mlkit on the workers and create the MLflow store once.
+        mlkit.tune.tune(noop, 4, study_name="warmup", progress=False)
+
+        # (a) parallel speed-up ----------------------------------------------------------------
+        def optuna_seq(i: int) -> None:
+            optuna.create_study(sampler=sampler()).optimize(objective, n_trials=n_a)
+
+        def mlkit_par(i: int, track: bool = True) -> None:
+            mlkit.tune.tune(
+                objective,
+                n_a,
+                study_name=f"a-{track}-{i}",
+                sampler=sampler(),
+                storage=str(home / f"a-{track}-{i}.log"),
+                progress=False,
+                track=track,
+            )
+
+        a_optuna = median_time(optuna_seq, repeats)
+        a_mlkit = median_time(mlkit_par, repeats)
+        a_mlkit_untracked = median_time(lambda i: mlkit_par(i, track=False), repeats)
+
+        # (b) per-trial overhead with the same storage kind --------------------------------------
+        def optuna_journal(i: int) -> None:
+            storage = JournalStorage(JournalFileBackend(str(home / f"b-optuna-{i}.log")))
+            optuna.create_study(storage=storage, sampler=sampler()).optimize(noop, n_trials=n_b)
+
+        def mlkit_noop(i: int, track: bool = True) -> None:
+            mlkit.tune.tune(
+                noop,
+                n_b,
+                study_name=f"b-{track}-{i}",
+                sampler=sampler(),
+                storage=str(home / f"b-mlkit-{track}-{i}.log"),
+                progress=False,
+                track=track,
+            )
+
+        b_optuna = median_time(optuna_journal, repeats)
+        b_mlkit = median_time(mlkit_noop, repeats)
+        b_mlkit_untracked = median_time(lambda i: mlkit_noop(i, track=False), repeats)
+    finally:
+        mlkit.cluster.down()
+
+    ms = lambda s: round(s / n_b * 1000, 2)  # noqa: E731
+    print(
+        json.dumps(
+            {
+                "bench": "tune",
+                "size": "quick" if quick else "full",
+                "repeats": repeats,
+                "machine": f"{os.cpu_count()} cores, shared",
+                "cluster": "2 workers x 1 thread (LocalCluster)",
+                "a_speedup": {
+                    "trials": n_a,
+                    "objective_s": 0.25,
+                    "optuna_sequential_inmemory_s": round(a_optuna, 3),
+                    "mlkit_s": round(a_mlkit, 3),
+                    "speedup": round(a_optuna / a_mlkit, 2),
+                    "mlkit_untracked_s": round(a_mlkit_untracked, 3),
+                    "speedup_untracked": round(a_optuna / a_mlkit_untracked, 2),
+                    "goal": ">= 1.8",
+                },
+                "b_overhead": {
+                    "trials": n_b,
+                    "storage": "journal file",
+                    "optuna_ms_per_trial": ms(b_optuna),
+                    "mlkit_ms_per_trial": ms(b_mlkit),
+                    "mlkit_overhead_ms_per_trial": round(ms(b_mlkit) - ms(b_optuna), 2),
+                    "ratio_mlkit_vs_optuna": round(b_mlkit / b_optuna, 2),
+                    "mlkit_untracked_ms_per_trial": ms(b_mlkit_untracked),
+                    "mlkit_untracked_overhead_ms_per_trial": round(
+                        ms(b_mlkit_untracked) - ms(b_optuna), 2
+                    ),
+                    "goal_overhead_ms": "< 20",
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
