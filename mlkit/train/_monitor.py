@@ -81,13 +81,18 @@ class JobMonitor:
     def wait(self, done: Callable[[], bool]) -> None:
         """Pump messages until ``done()``; raise :class:`WorkerLost` if a rank's worker leaves."""
         last_check = time.monotonic()
+        suspects: set[str] = set()
         while not done():
             self.pump(self.poll)
             if time.monotonic() - last_check >= self.worker_check:
                 last_check = time.monotonic()
                 lost = self.lost_workers()
-                if lost:
-                    raise WorkerLost(lost)
+                # Missing from two checks in a row: one answer from a busy scheduler is not
+                # enough to abandon a training.
+                confirmed = [w for w in lost if w in suspects]
+                if confirmed:
+                    raise WorkerLost(confirmed)
+                suspects = set(lost)
         self.pump(0.0)
 
     def settle(self, done: Callable[[], bool], timeout: float) -> bool:

@@ -104,11 +104,21 @@ def _follow(
     def done(skip: Sequence[str] = ()) -> bool:
         return all(f.done() for f, a in zip(futures, addrs, strict=True) if a not in skip)
 
-    def errored() -> bool:
-        return any(f.status == "error" for f in futures)
+    outcome: dict[int, Any] = {}
+
+    def failures() -> list[tuple[int, BaseException]]:
+        """Ranks that ended with an error so far (their own, or the task's)."""
+        for rank, fut in enumerate(futures):
+            if rank in outcome or not fut.done():
+                continue
+            if fut.status == "error":
+                outcome[rank] = {"error": fut.exception()}
+            elif fut.status == "finished":
+                outcome[rank] = fut.result()
+        return [(r, o["error"]) for r, o in sorted(outcome.items()) if "error" in o]
 
     try:
-        monitor.wait(lambda: done() or errored())
+        monitor.wait(lambda: done() or bool(failures()))
     except KeyboardInterrupt:
         channel.stop(addrs)
         monitor.settle(done, timeout)
@@ -127,10 +137,10 @@ def _follow(
             "other ranks were stopped. Save checkpoints with ctx.save_checkpoint and run again "
             "with resume=True to continue"
         ) from None
-    if errored():
+    if failures():
         channel.stop(addrs)
         monitor.settle(done, timeout)
-        errors = [(r, f.exception()) for r, f in enumerate(futures) if f.status == "error"]
+        errors = failures()
         client.cancel(futures)
         bar.close("failed")
         rank, exc = _root_cause(errors)
@@ -139,10 +149,10 @@ def _follow(
         raise TrainingError(
             f"rank {rank} (worker {addrs[rank]}) failed: {type(exc).__name__}: {exc}"
         ) from exc
-    outs = client.gather(futures)
+    failures()  # collect every result
     metric_log.flush(force=True)
     bar.close("finished")
-    return [o["value"] for o in outs], monitor.history
+    return [outcome[r]["value"] for r in range(len(futures))], monitor.history
 
 
 def _choose_workers(client: Any, workers: int | Sequence[str] | None) -> list[str]:
@@ -214,6 +224,7 @@ def torch(
     timeout: float = 120.0,
     progress: bool = True,
     track: bool = True,
+    log_data: bool = False,
     client: Any = None,
 ) -> TorchResult:
     """Run ``train_fn(ctx)`` on Dask workers as one torch.distributed job (one rank per worker).
@@ -246,6 +257,8 @@ def torch(
         Seconds a collective may wait for a silent rank before failing.
     progress, track : bool
         Show progress; log params and rank 0's reports to MLflow (one run for the job).
+    log_data : bool
+        Also record a fingerprint of ``data`` as an MLflow dataset input (one extra pass).
     client : distributed.Client, optional
         Defaults to the active mlkit cluster's client.
 
@@ -341,7 +354,8 @@ def torch(
         "epochs": epochs,
     }
     with training_run(name, logged, track) as run:
-        log_datasets(run, {"training": ("train", data)})
+        if log_data:
+            log_datasets(run, {"training": ("train", data)})
         metric_log = MetricLog(run)
         bar = Progress(epochs, f"torch {strategy} x{world}", enabled=progress)
         with Channel(client) as channel:

@@ -325,8 +325,8 @@ class TrainContext:
         """Stream metrics to the notebook's progress display and the job's MLflow run.
 
         Call it on every rank; rank 0's values are kept (average them first with
-        :meth:`mean`). ``epoch`` moves the progress bar; ``step`` is the MLflow step (default:
-        a counter of reports).
+        :meth:`mean`). ``epoch`` moves the progress bar (and is recorded as a metric too);
+        ``step`` is the MLflow step (default: a counter of reports).
 
         Examples
         --------
@@ -336,6 +336,8 @@ class TrainContext:
         if self.rank != 0:
             return
         clean = {str(k): float(v) for k, v in metrics.items()}
+        if epoch is not None:
+            clean["epoch"] = float(epoch)
         msg = {
             "step": int(step) if step is not None else self._reports,
             "metrics": clean,
@@ -530,7 +532,9 @@ def run_rank(spec: RankSpec, parts: list[pd.DataFrame] | None) -> dict[str, Any]
             except TrainingStopped:
                 return {"value": None, "stopped": True}
             except Exception as exc:
-                raise RankError(spec.rank, time.time(), _portable(exc)) from None
+                # Returned, not raised: the client turns it into one clear error, and Dask
+                # does not log a "Compute Failed" traceback for every rank into the notebook.
+                return {"error": RankError(spec.rank, time.time(), _portable(exc))}
         finally:
             dist.destroy_process_group()
     finally:

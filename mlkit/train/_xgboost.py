@@ -225,16 +225,18 @@ def _importance(booster: xgb.Booster, columns: list[str]) -> pd.Series:
 
 def _training_error(exc: BaseException, lost: list[str], folder: Path | None) -> TrainingError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    where = f" (lost worker: {', '.join(lost)})" if lost else ""
+    text = f"xgboost training failed: {first}"
+    if lost:
+        text = (
+            f"xgboost training failed: worker(s) {', '.join(lost)} left the cluster, and "
+            f"xgboost.dask cannot continue without every worker it started with ({first})"
+        )
     hint = (
-        f"; continue from the last checkpoint in {folder} with resume=True"
+        f". Continue from the last checkpoint in {folder} with resume=True"
         if folder
-        else "; pass checkpoint_every=K to be able to resume=True after a failure"
+        else ". Pass checkpoint_every=K to be able to continue with resume=True after a failure"
     )
-    return TrainingError(
-        f"xgboost training failed{where}: {first}. xgboost.dask cannot continue without every "
-        f"worker it started with{hint}"
-    )
+    return TrainingError(text + hint)
 
 
 def xgboost(
@@ -253,6 +255,7 @@ def xgboost(
     timeout: float = 120.0,
     progress: bool = True,
     track: bool = True,
+    log_data: bool = False,
     client: Any = None,
 ) -> XGBoostResult:
     """Train an xgboost model on every worker of the active cluster (xgboost.dask).
@@ -291,6 +294,9 @@ def xgboost(
         Show per-round progress (a widget in a kernel, a text bar elsewhere).
     track : bool
         Log params and per-round metrics to MLflow (the active run, else a new one).
+    log_data : bool
+        Also record fingerprints of ``train``/``valid`` as MLflow dataset inputs
+        (:func:`mlkit.track.log_dataset`; one extra pass over the data on the cluster).
     client : distributed.Client, optional
         Defaults to the active mlkit cluster's client.
 
@@ -396,7 +402,8 @@ def xgboost(
         "preprocess": type(preprocess).__name__ if preprocess is not None else None,
     }
     with training_run(name, logged_params, track) as run:
-        log_datasets(run, {"training": ("train", train), "validation": ("valid", valid)})
+        if log_data:
+            log_datasets(run, {"training": ("train", train), "validation": ("valid", valid)})
         if remaining <= 0:
             booster = start_booster
             history = prior_history

@@ -124,7 +124,7 @@ def test_breast_cancer_auc_and_pyfunc_on_raw_pandas(cluster):
     res = mlkit.train.xgboost(
         dd.from_pandas(train, npartitions=2), "target", valid=dd.from_pandas(valid, npartitions=2),
         params={"objective": "binary:logistic", "eval_metric": "auc", "eta": 0.3},
-        rounds=200, early_stopping=10, preprocess=prep, name="cancer",
+        rounds=200, early_stopping=10, preprocess=prep, name="cancer", log_data=True,
     )
     raw_valid = valid.drop(columns=["target"])
     auc = roc_auc_score(valid["target"], res.predict(raw_valid))
@@ -140,7 +140,9 @@ def test_breast_cancer_auc_and_pyfunc_on_raw_pandas(cluster):
     # column order in the request does not matter; the raw text column is encoded inside
     shuffled = raw_valid[list(reversed(raw_valid.columns))].head(7)
     np.testing.assert_allclose(np.asarray(model.predict(shuffled)), served[:7], rtol=1e-6)
-    assert mlflow.get_run(res.run_id).info.status == "FINISHED"
+    run = mlflow.get_run(res.run_id)
+    assert run.info.status == "FINISHED"
+    assert sorted(d.dataset.name for d in run.inputs.dataset_inputs) == ["train", "valid"]
 
 
 def test_checkpoint_resume_equals_uninterrupted(cluster):
