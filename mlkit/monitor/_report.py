@@ -105,9 +105,6 @@ class DriftReport:
         names = [r.feature for r in self.features]
         raise KeyError(f"no feature {name!r} in this report; it has {names}")
 
-    def __bool__(self) -> bool:
-        return True
-
     @property
     def verdict(self) -> str:
         n, k = len(self.drifted_features), len(self.features)

@@ -194,3 +194,33 @@ def test_missing_values_and_all_missing_current():
         stats.ks_2samp(x[~np.isnan(x)], cur.x).statistic)
     assert report.drifted_features == ["y"]
     assert "every value is missing" in report["y"].reasons[0]
+
+
+def _slow(part):
+    import time
+
+    time.sleep(0.5)
+    return part
+
+
+def test_interrupt_leaves_the_cluster_usable(client):
+    import _thread
+    import threading
+    import time
+
+    import dask.dataframe as dd
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=40_000)})
+    slow = dd.from_pandas(frame, npartitions=40).map_partitions(_slow, meta=frame.iloc[:0])
+    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        mlkit.monitor.drift(frame, slow)  # 40 partitions x 0.5 s: still running at 1.5 s
+    timer.join()
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values())  # the cancelled work is gone
+    small = dd.from_pandas(frame.head(2000), npartitions=2)
+    assert not mlkit.monitor.drift(frame, small).drifted
