@@ -296,7 +296,9 @@ def count(
     results: list[Any] = [None] * len(jobs)
     lazy: list[tuple[int, Any]] = []
     for i, (df, spec) in enumerate(jobs):
-        if is_dask(df):
+        if not spec["numeric"] and not spec["categorical"]:
+            results[i] = {}  # nothing to count: no pass over this frame
+        elif is_dask(df):
             import dask
 
             cols = list(spec["numeric"]) + list(spec["categorical"])
