@@ -101,8 +101,11 @@ def _output_schema(ref: Any, tracking_uri: str) -> Any:
     import mlflow
     from mlflow.models import Model
 
-    if ref.local:
-        return Model.load(str(Path(ref.uri) / "MLmodel")).get_output_schema()
+    from mlkit.serve._models import local_folder
+
+    folder = local_folder(ref)
+    if folder is not None:
+        return Model.load(str(Path(folder) / "MLmodel")).get_output_schema()
     with tempfile.TemporaryDirectory(prefix="mlkit-mlmodel-") as tmp:
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=ref.location.rstrip("/") + "/MLmodel", dst_path=tmp,

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlkit.exceptions import ServeError
 
-__all__ = ["ModelRef", "resolve", "default_name", "NAME_RE"]
+__all__ = ["ModelRef", "resolve", "default_name", "local_folder", "NAME_RE"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -46,6 +46,19 @@ class ModelRef:
     version: str | None
     local: bool
     location: str
+
+
+def local_folder(ref: ModelRef) -> str | None:
+    """The model's folder on this machine, when its files are local (a path or ``file://``)."""
+    if ref.local:
+        return ref.uri
+    if ref.location.startswith("file:"):
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        path = url2pathname(urlparse(ref.location).path)
+        return path if (Path(path) / "MLmodel").is_file() else None
+    return None
 
 
 def _local(model: str | Path) -> ModelRef:

@@ -435,8 +435,11 @@ def _check_args(port: Any, host: Any, workers: Any, name: Any, flush_every: Any,
 
 def _model_folder(ref: ModelRef, dst: Path, tracking_uri: str) -> str:
     """A local folder of the model for the instrumented app (downloaded once, here)."""
-    if ref.local:
-        return ref.uri
+    from mlkit.serve._models import local_folder
+
+    folder = local_folder(ref)
+    if folder is not None:
+        return folder  # served in place: the server only reads it
     import mlflow
     from mlflow.exceptions import MlflowException
 
