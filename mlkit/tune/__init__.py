@@ -22,6 +22,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_study": ["Study"],
         "_tracking": ["best_model", "best_model_uri", "register_best"],
         "_xgboost": ["XGBoostPruningCallback"],
+        "_report": ["report"],
         "_storage": ["default_journal_path"],
         "_progress": ["TuneProgress"],
     },
