@@ -304,11 +304,9 @@ def _numeric(
         res.reasons.append("every value is missing in the current data")
         return res
     if raw is not None:
-        from scipy import stats
-
         a, _ = _scan._numeric_values(raw[0])
         b, _ = _scan._numeric_values(raw[1])
-        ks = stats.ks_2samp(a, b)
+        ks = _stats.stats.ks_2samp(a, b)
         res.statistic, res.p_value = float(ks.statistic), float(ks.pvalue)
         res.statistic_upper = res.statistic
     else:

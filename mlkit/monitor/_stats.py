@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
+
+from mlkit._imports import require
+
+# scipy is an optional extra: a missing install names the pip extra instead of an ImportError.
+stats = require("scipy.stats")
+jensenshannon = require("scipy.spatial.distance").jensenshannon
 
 __all__ = [
     "PSI_EPS",
