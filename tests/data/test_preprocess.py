@@ -23,6 +23,7 @@ from mlkit.data import (
     MinMaxScaler,
     OneHotEncoder,
     OrdinalEncoder,
+    Pipeline,
     SimpleImputer,
     StandardScaler,
 )
@@ -220,7 +221,7 @@ def test_pipelines_inside_composer_match_sklearn_and_advance_together(frames):
     ddf, pdf = frames
     prep = mlkit.data.make_preprocessor(ddf, exclude=["target", "big", "count"])
     fitted = _both(prep, ddf, pdf)
-    assert fitted.fit_passes_ == 2  # impute then scale/encode: two passes, not four
+    assert fitted.fit_passes_ == 1  # impute -> scale and impute -> one-hot: one read of the data
     theirs = skc.ColumnTransformer(
         [("num", skp.Pipeline([("i", ski.SimpleImputer()), ("s", skpre.StandardScaler())]), NUM),
          ("cat", skp.Pipeline([("i", ski.SimpleImputer(strategy="most_frequent")),
@@ -230,6 +231,35 @@ def test_pipelines_inside_composer_match_sklearn_and_advance_together(frames):
     ).fit(_objects(pdf[NUM + CAT]))
     assert list(fitted.get_feature_names_out()) == list(theirs.get_feature_names_out())
     _assert_same(fitted.transform(ddf), theirs.transform(_objects(pdf[NUM + CAT])))
+
+
+@pytest.mark.parametrize(
+    "strategy, step, passes",
+    [
+        ("mean", "minmax", 1), ("constant", "standard", 1), ("median", "standard", 3),
+        ("most_frequent", "log", 1), ("most_frequent", "ordinal", 1),
+        ("constant", "onehot", 1),
+    ],
+)
+def test_imputer_then_step_in_one_pass_equals_sklearn_pipeline(frames, strategy, step, passes):
+    """A one-pass imputer and the step after it fit together on the raw data; the result must
+    be what fitting the step on the imputed data gives (sklearn's Pipeline)."""
+    ddf, pdf = frames
+    mine_step, their_step, cols = {
+        "minmax": (MinMaxScaler(), skpre.MinMaxScaler(), NUM),
+        "standard": (StandardScaler(), skpre.StandardScaler(), [*NUM, "count"]),
+        "log": (LogTransformer(), skpre.FunctionTransformer(np.log1p), ["f1"]),
+        "ordinal": (OrdinalEncoder(), skpre.OrdinalEncoder(), CAT),
+        "onehot": (OneHotEncoder(), skpre.OneHotEncoder(sparse_output=False), CAT),
+    }[step]
+    fill = {"fill_value": 7.5} if strategy == "constant" and step != "onehot" else {}
+    data = ddf[cols].assign(f1=ddf["f1"].abs()) if step == "log" else ddf[cols]
+    mine = _both(Pipeline([("i", SimpleImputer(strategy=strategy, **fill)), ("s", mine_step)]),
+                 data, data.compute())
+    assert mine.fit_passes_ == passes
+    theirs = skp.Pipeline([("i", ski.SimpleImputer(strategy=strategy, **fill)),
+                           ("s", their_step)]).fit(_objects(data.compute()))
+    _assert_same(mine.transform(data), theirs.transform(_objects(data.compute())))
 
 
 def test_fitted_objects_are_small_and_pickle(frames):

@@ -128,6 +128,16 @@ class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     (how many passes over the data the fit made).
     """
 
+    # True for transformers that can fit on data *before* a one-pass SimpleImputer, in the same
+    # pass as the imputer: they keep the missing values apart and fold the fill values in once
+    # the imputer knows them (see Pipeline). Exact: a fill value is just n more equal values.
+    _fits_through_imputer = False
+
+    def _fill(self) -> list[Any] | None:
+        """Fill values of the imputer this step is fitted through, or None."""
+        source = getattr(self, "_fill_from", None)
+        return None if source is None else list(source.statistics_)
+
     def _check(self, dtypes: pd.Series) -> None:
         """Validate the input columns' dtypes before any work (raise DataError)."""
 

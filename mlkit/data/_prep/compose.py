@@ -190,9 +190,11 @@ class ColumnTransformer(Transformer):
 class Pipeline(Transformer):
     """Transformers applied one after the other (each fits on the output of the previous).
 
-    A pipeline of ``k`` one-pass steps needs ``k`` passes; inside a :class:`ColumnTransformer`
-    the branches' pipelines advance together, so the composer needs as many passes as its
-    longest pipeline.
+    A pipeline of ``k`` one-pass steps needs ``k`` passes, except that a one-pass
+    :class:`SimpleImputer` (mean, most frequent, constant) and the scaler, encoder or log
+    transform after it fit together in one pass. Inside a :class:`ColumnTransformer` the
+    branches' pipelines advance together, so the usual impute -> scale / impute -> one-hot
+    preprocessing reads the data once.
 
     Parameters
     ----------
@@ -227,10 +229,15 @@ class Pipeline(Transformer):
         self._meta_in = _empty_like(x)[list(self.feature_names_in_)]
 
     def _passes(self) -> Passes:
+        from mlkit.data._prep.impute import SimpleImputer
+
         meta = self._meta_in
         del self._meta_in
         done: list[Transformer] = []
-        for _, est in self.steps_:
+        steps = [est for _, est in self.steps_]
+        i = 0
+        while i < len(steps):
+            est = steps[i]
             est._start_fit(meta)
             prefix = list(done)
 
@@ -239,9 +246,26 @@ class Pipeline(Transformer):
                     pdf = step._transform_frame(pdf)
                 return pdf
 
+            nxt = steps[i + 1] if i + 1 < len(steps) else None
+            if (isinstance(est, SimpleImputer) and est.strategy != "median"
+                    and nxt is not None and nxt._fits_through_imputer):
+                # impute -> scale/encode in ONE pass: the next step sees the data before
+                # imputation and folds the fill values in afterwards (exact, see base).
+                nxt._start_fit(est._meta_out(meta))
+                nxt._fill_from = est
+                try:
+                    yield from _lockstep({0: est._passes(), 1: nxt._passes()},
+                                         {0: before, 1: before})
+                finally:
+                    del nxt._fill_from
+                done += [est, nxt]
+                meta = nxt._transform_frame(est._transform_frame(meta))
+                i += 2
+                continue
             yield from _lockstep({0: est._passes()}, {0: before})
             done.append(est)
             meta = est._transform_frame(meta)
+            i += 1
 
     def _names_out(self) -> list[str]:
         return list(self.steps_[-1][1].get_feature_names_out())

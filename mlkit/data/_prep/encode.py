@@ -39,12 +39,19 @@ def _categories(who: str, col: str, parts: list[tuple[Any, bool]]) -> tuple[np.n
 
 
 class _Encoder(Transformer):
+    _fits_through_imputer = True
+
     def _passes(self) -> Passes:
         cols = list(self.feature_names_in_)
         results = yield (lambda pdf: _seen(pdf, cols))
+        fill = self._fill()
         cats, missing = [], []
-        for c in cols:
-            cat, miss = _categories(type(self).__name__, c, [r[c] for r in results])
+        for j, c in enumerate(cols):
+            parts = [r[c] for r in results]
+            if fill is not None and any(p[1] for p in parts):
+                # the imputer turns every missing value into its fill value
+                parts = [(p[0], False) for p in parts] + [(np.array([fill[j]]), False)]
+            cat, miss = _categories(type(self).__name__, c, parts)
             cats.append(cat)
             missing.append(miss)
         self.categories_ = cats

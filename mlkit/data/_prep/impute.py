@@ -105,6 +105,11 @@ class SimpleImputer(Transformer):
             self._empty(cols, np.array([s is not None for s in stats]))
         self.statistics_ = np.asarray(stats, dtype=object if not all(self.numeric_) else float)
 
+    def _meta_out(self, meta: pd.DataFrame) -> pd.DataFrame:
+        """The (empty) output frame, before fitting: numeric columns become float64."""
+        return meta.astype({c: "float64" for c, num in zip(meta.columns, self.numeric_,
+                                                          strict=True) if num})
+
     def _empty(self, cols: list[str], count: np.ndarray) -> None:
         empty = [c for c, n in zip(cols, count, strict=True) if not n]
         if empty:

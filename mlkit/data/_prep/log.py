@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mlkit.data._prep.base import Passes, Transformer, check_numeric_dtypes, numeric_block
+from mlkit.data._prep.scale import _with_fill
 from mlkit.exceptions import DataError
 
 __all__ = ["LogTransformer"]
@@ -29,6 +30,8 @@ class LogTransformer(Transformer):
     >>> LogTransformer().fit_transform(ddf[["income"]])   # doctest: +SKIP
     """
 
+    _fits_through_imputer = True
+
     def __init__(self, offset: float = 1.0) -> None:
         self.offset = offset
 
@@ -38,14 +41,17 @@ class LogTransformer(Transformer):
     def _passes(self) -> Passes:
         cols = list(self.feature_names_in_)
 
-        def partial(pdf: pd.DataFrame) -> np.ndarray:
+        def partial(pdf: pd.DataFrame) -> tuple:
             x = numeric_block(pdf, cols, "LogTransformer")
             with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
                 sup.filter(RuntimeWarning)
-                return np.nanmin(x, axis=0) if len(x) else np.full(len(cols), np.nan)
+                low = np.nanmin(x, axis=0) if len(x) else np.full(len(cols), np.nan)
+            return low, np.isnan(x).sum(axis=0)
 
         results = yield partial
-        lo = np.fmin.reduce(results)
+        lo = np.fmin.reduce([r[0] for r in results])
+        missing = np.sum([r[1] for r in results], axis=0)
+        lo, _ = _with_fill(self._fill(), missing, lo, lo)
         for col, low in zip(cols, lo, strict=True):
             if low + self.offset <= 0:
                 raise DataError(

@@ -55,6 +55,15 @@ def _minmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.nanmin(x, axis=0), np.nanmax(x, axis=0)
 
 
+def _with_fill(fill: list | None, missing: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple:
+    """Widen min/max by the imputer's fill value of each column that had missing values."""
+    if fill is None:
+        return lo, hi
+    f = np.asarray(fill, dtype=np.float64)
+    has = missing > 0
+    return np.where(has, np.fmin(lo, f), lo), np.where(has, np.fmax(hi, f), hi)
+
+
 class StandardScaler(Transformer):
     """Standardise numeric columns to zero mean and unit variance (``(x - mean_) / scale_``).
 
@@ -74,6 +83,8 @@ class StandardScaler(Transformer):
     >>> sc.mean_, sc.scale_                               # doctest: +SKIP
     """
 
+    _fits_through_imputer = True
+
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         self.with_mean = with_mean
         self.with_std = with_std
@@ -86,13 +97,19 @@ class StandardScaler(Transformer):
 
         def partial(pdf: pd.DataFrame) -> tuple:
             x = numeric_block(pdf, cols, "StandardScaler")
-            return (*_moments(x), *_minmax(x))
+            return (*_moments(x), *_minmax(x), len(x))
 
         results = yield partial
         lo = np.fmin.reduce([r[3] for r in results])
         hi = np.fmax.reduce([r[4] for r in results])
-        _check_finite(cols, lo, hi, "StandardScaler")
         n, mean, m2 = _combine([r[:3] for r in results])
+        fill = self._fill()
+        if fill is not None:
+            missing = sum(r[5] for r in results) - n
+            lo, hi = _with_fill(fill, missing, lo, hi)
+            f = np.asarray(fill, dtype=np.float64)
+            n, mean, m2 = _combine([(n, mean, m2), (missing, f, np.zeros_like(f))])
+        _check_finite(cols, lo, hi, "StandardScaler")
         var = np.where(n > 0, m2 / np.maximum(n, 1), np.nan)
         self.n_samples_seen_ = n.astype(np.int64)
         self.mean_ = mean if self.with_mean or self.with_std else None
@@ -133,6 +150,8 @@ class MinMaxScaler(Transformer):
     >>> MinMaxScaler().fit(ddf[["f0"]]).data_max_         # doctest: +SKIP
     """
 
+    _fits_through_imputer = True
+
     def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False) -> None:
         self.feature_range = feature_range
         self.clip = clip
@@ -150,13 +169,19 @@ class MinMaxScaler(Transformer):
 
         def partial(pdf: pd.DataFrame) -> tuple:
             x = numeric_block(pdf, cols, "MinMaxScaler")
-            return (*_minmax(x), (~np.isnan(x)).sum(axis=0))
+            return (*_minmax(x), (~np.isnan(x)).sum(axis=0), len(x))
 
         results = yield partial
         lo = np.fmin.reduce([r[0] for r in results])
         hi = np.fmax.reduce([r[1] for r in results])
+        seen = np.sum([r[2] for r in results], axis=0)
+        fill = self._fill()
+        if fill is not None:
+            missing = sum(r[3] for r in results) - seen
+            lo, hi = _with_fill(fill, missing, lo, hi)
+            seen = seen + missing
         _check_finite(cols, lo, hi, "MinMaxScaler")
-        self.n_samples_seen_ = np.sum([r[2] for r in results], axis=0)
+        self.n_samples_seen_ = seen
         data_range = hi - lo
         safe = data_range.copy()
         safe[safe < 10 * np.finfo(np.float64).eps] = 1.0  # sklearn's _handle_zeros_in_scale
