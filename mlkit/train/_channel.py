@@ -66,6 +66,7 @@ class Channel:
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.topic = f"mlkit-train-{self.job_id}"
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stopped: list[str] = []
 
     def __enter__(self) -> Channel:
         self.client.subscribe_topic(self.topic, self._on_event)
@@ -74,6 +75,8 @@ class Channel:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):  # the client may already be closed
             self.client.unsubscribe_topic(self.topic)
+        if self._stopped:  # ranks that ended before the request left a flag behind
+            self.forget(self._stopped)
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         self._events.put(event[1])
@@ -92,11 +95,13 @@ class Channel:
 
     def stop(self, workers: Iterable[str]) -> None:
         """Ask the ranks on ``workers`` to stop at their next agreed step."""
-        addrs = list(workers)
-        if not addrs:
-            return
-        with contextlib.suppress(Exception):  # a worker that is gone has nothing to stop
-            self.client.run(request_stop, self.job_id, workers=addrs, wait=True)
+        with contextlib.suppress(Exception):
+            # Only workers still there: reaching a dead one would wait for a connect timeout.
+            present = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            addrs = [w for w in workers if w in present]
+            if addrs:
+                self._stopped = addrs
+                self.client.run(request_stop, self.job_id, workers=addrs, wait=True)
 
     def forget(self, workers: Iterable[str]) -> None:
         """Drop the job's stop flag on ``workers`` (after the job is over)."""

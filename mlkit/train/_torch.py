@@ -88,6 +88,15 @@ def _root_cause(errors: list[tuple[int, BaseException]]) -> tuple[int, BaseExcep
     return errors[0]
 
 
+def _lost_error(gone: list[str], addrs: list[str]) -> TrainingError:
+    ranks = [addrs.index(w) for w in gone if w in addrs]
+    return TrainingError(
+        f"worker(s) {gone} (rank {ranks}) left the cluster during training; the other ranks "
+        "were stopped. Save checkpoints with ctx.save_checkpoint and run again with "
+        "resume=True to continue"
+    )
+
+
 def _follow(
     client: Any,
     channel: Channel,
@@ -131,18 +140,17 @@ def _follow(
         monitor.settle(lambda: done(gone), timeout)
         client.cancel(futures)
         bar.close("failed")
-        ranks = [addrs.index(w) for w in gone]
-        raise TrainingError(
-            f"worker(s) {gone} (rank {ranks}) left the cluster during training; the "
-            "other ranks were stopped. Save checkpoints with ctx.save_checkpoint and run again "
-            "with resume=True to continue"
-        ) from None
+        raise _lost_error(gone, addrs) from None
     if failures():
         channel.stop(addrs)
-        monitor.settle(done, timeout)
+        # A rank on a dead worker never finishes: wait only for the others.
+        monitor.settle(lambda: done(monitor.lost_workers()), timeout)
         errors = failures()
+        gone = monitor.lost_workers()
         client.cancel(futures)
         bar.close("failed")
+        if gone:  # the peers' connection errors are a consequence of the lost worker
+            raise _lost_error(gone, addrs)
         rank, exc = _root_cause(errors)
         if isinstance(exc, MlkitError):
             raise exc

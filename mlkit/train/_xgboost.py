@@ -512,7 +512,8 @@ def _fit(
         if "error" in box:
             metric_log.flush(force=True)
             bar.close("failed")
-            raise _training_error(box["error"], [], folder) from box["error"]
+            lost = monitor.lost_workers()  # a lost worker explains the peers' socket errors
+            raise _training_error(box["error"], lost, folder) from box["error"]
         out = box["out"]
         booster = out["booster"]
         history = merge_history(meta["history"], out["history"])

@@ -235,3 +235,25 @@ def test_one_worker_and_ctx_errors(cluster):
 
     with pytest.raises(ConfigError, match="target 'label' is not a column"):
         mlkit.train.torch(wrong_target, data=_data(100), progress=False, track=False)
+
+
+@pytest.mark.slow
+def test_killed_worker_is_a_training_error_within_the_bound(fresh_cluster):
+    import time
+
+    def train_fn(ctx):
+        for epoch in range(ctx.epochs):
+            for _ in ctx.batches(10, target="y", epoch=epoch):
+                time.sleep(0.01)
+            if epoch == 1 and ctx.rank == 1:
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies
+
+    bound = 30
+    start = time.monotonic()
+    with pytest.raises(TrainingError, match=r"\(rank \[1\]\) left the cluster during training"):
+        mlkit.train.torch(train_fn, data=_data(200), epochs=1000, timeout=bound,
+                          progress=False, name="lost")
+    assert time.monotonic() - start < bound + 30
+    assert [r.info.status for r in _runs() if r.info.run_name == "lost"] == ["FAILED"]
+    fresh_cluster.client.wait_for_workers(2, timeout=60)
+    assert mlkit.train.torch(lambda ctx: ctx.rank, progress=False, track=False).values == [0, 1]
