@@ -88,6 +88,9 @@ def instrument_model(model: Any, log: Any = None, metrics: Any = None) -> None:
         rid = request.id if request is not None else "-"
         if input_schema is not None:
             check_value_types(data, input_schema)
+        # what was received, whatever the model does to its input (pandas copy-on-write makes
+        # this shallow copy cost nothing unless someone writes to the frame)
+        received = data.copy(deep=False) if hasattr(data, "copy") and log is not None else data
         try:
             predictions = inner(data, params=params)
         except MlflowException:
@@ -106,7 +109,7 @@ def instrument_model(model: Any, log: Any = None, metrics: Any = None) -> None:
             metrics.rows.inc(_rows(predictions))
         if log is not None:
             t_ns = request.time_ns if request is not None else time.time_ns()
-            log.record(data, predictions, t_ns, rid)
+            log.record(received, predictions, t_ns, rid)
         return predictions
 
     model.predict = predict

@@ -30,7 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["PredictionLog", "log_frame", "TIME_COLUMN", "REQUEST_ID_COLUMN", "PREDICTION_COLUMN"]
+__all__ = [
+    "PredictionLog", "log_frame", "build_frame", "TIME_COLUMN", "REQUEST_ID_COLUMN",
+    "PREDICTION_COLUMN",
+]
 
 TIME_COLUMN = "_mlkit_time"
 REQUEST_ID_COLUMN = "_mlkit_request_id"
@@ -81,14 +84,54 @@ def log_frame(data: Any, predictions: Any, time_ns: int, request_id: str) -> pd.
     >>> list(df.columns)
     ['x', 'prediction', '_mlkit_time', '_mlkit_request_id']
     """
-    inputs = _inputs_frame(data)
-    preds = _predictions_frame(predictions)
-    if inputs is None or preds is None or len(inputs) != len(preds):
-        return None
-    out = pd.concat([inputs, preds], axis=1)
-    stamp = np.full(len(out), time_ns, dtype="int64").view("datetime64[ns]")
-    out[TIME_COLUMN] = pd.Series(stamp, index=out.index).dt.tz_localize("UTC")
-    out[REQUEST_ID_COLUMN] = pd.Series([request_id] * len(out), index=out.index)
+    return build_frame([(data, predictions, time_ns, request_id)])
+
+
+def _fast_predictions(items: list[tuple[Any, Any, int, str]]) -> pd.DataFrame | None:
+    """All 1-D array predictions at once (the common case): one concatenate, no frame per row."""
+    arrays = []
+    for _, predictions, _, _ in items:
+        if isinstance(predictions, pd.Series):
+            predictions = predictions.to_numpy()
+        if not isinstance(predictions, np.ndarray) or predictions.ndim != 1:
+            return None
+        arrays.append(predictions)
+    return pd.DataFrame({PREDICTION_COLUMN: np.concatenate(arrays)})
+
+
+def build_frame(items: list[tuple[Any, Any, int, str]]) -> pd.DataFrame | None:
+    """The log rows of several requests ``(inputs, predictions, time_ns, request_id)``.
+
+    Requests whose inputs or predictions cannot be tabulated, or whose row counts differ, are
+    left out. Built once per flush, off the request path: per-request pandas work would cost
+    the server more than the prediction itself for small models.
+    """
+    kept, inputs = [], []
+    for item in items:
+        frame = _inputs_frame(item[0])
+        try:
+            ok = frame is not None and len(item[1]) == len(frame)
+        except TypeError:  # a scalar prediction
+            ok = False
+        if ok:
+            kept.append(item)
+            inputs.append(frame)
+    preds = _fast_predictions(kept) if kept else None
+    if preds is None:  # 2-D arrays, frames, lists: one small frame per request
+        triples = [(k, i, _predictions_frame(k[1])) for k, i in zip(kept, inputs, strict=True)]
+        triples = [t for t in triples if t[2] is not None and len(t[2]) == len(t[1])]
+        if not triples:
+            return None
+        kept = [t[0] for t in triples]
+        inputs = [t[1] for t in triples]
+        preds = pd.concat([t[2] for t in triples], ignore_index=True)
+    lengths = np.array([len(i) for i in inputs])
+    out = pd.concat(inputs, ignore_index=True) if len(inputs) > 1 else inputs[0]
+    out = pd.concat([out, preds], axis=1)
+    stamps = np.repeat(np.array([k[2] for k in kept], dtype="int64"), lengths)
+    out[TIME_COLUMN] = pd.Series(stamps.view("datetime64[ns]")).dt.tz_localize("UTC")
+    out[REQUEST_ID_COLUMN] = np.repeat(np.array([k[3] for k in kept], dtype=object), lengths)
+    out[REQUEST_ID_COLUMN] = out[REQUEST_ID_COLUMN].astype("str")
     return out
 
 
@@ -129,7 +172,7 @@ class PredictionLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.flush_every = max(1, int(flush_every))
         self.flush_seconds = max(0.05, float(flush_seconds))
-        self._frames: list[pd.DataFrame] = []
+        self._items: list[tuple[Any, Any, int, str]] = []
         self._lock = threading.Lock()  # guards the buffer; request threads append under it
         self._write_lock = threading.Lock()  # one writer at a time (timer thread vs shutdown)
         self._wake = threading.Event()
@@ -140,13 +183,12 @@ class PredictionLog:
         atexit.register(self.close)  # a worker that exits without lifespan shutdown still flushes
 
     def record(self, data: Any, predictions: Any, time_ns: int, request_id: str) -> bool:
-        """Buffer one request's inputs and predictions; False when they could not be tabulated."""
-        frame = log_frame(data, predictions, time_ns, request_id)
-        if frame is None or self._closed:
+        """Buffer one request's inputs and predictions (converted to rows at flush time)."""
+        if self._closed:
             return False
         with self._lock:
-            self._frames.append(frame)
-            full = len(self._frames) >= self.flush_every
+            self._items.append((data, predictions, time_ns, request_id))
+            full = len(self._items) >= self.flush_every
         if full:
             self._wake.set()
         return True
@@ -162,10 +204,12 @@ class PredictionLog:
         """Write everything buffered to one new Parquet file; returns its path (None if empty)."""
         with self._write_lock:
             with self._lock:
-                frames, self._frames = self._frames, []
-            if not frames:
+                items, self._items = self._items, []
+            if not items:
                 return None
-            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            frame = build_frame(items)
+            if frame is None:
+                return None
             # Prediction columns and the two bookkeeping columns go last, as the format says.
             tail = [c for c in frame.columns if c == PREDICTION_COLUMN
                     or c.startswith(PREDICTION_COLUMN + "_")]

@@ -21,11 +21,12 @@ def _read(folder):
 def test_flush_every_n_requests_and_on_close(tmp_path):
     log = PredictionLog(tmp_path / "p", flush_every=3, flush_seconds=3600)
     X = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
-    for i in range(4):
+    for i in range(3):
         assert log.record(X, np.array([0, 1]), 1_000 + i, f"r{i}")
     deadline = time.monotonic() + 30
     while len(_read(tmp_path / "p")[0]) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert log.record(X, np.array([0, 1]), 1_003, "r3")
     files, df = _read(tmp_path / "p")
     assert len(files) == 1 and df["_mlkit_request_id"].tolist() == ["r0", "r0", "r1", "r1",
                                                                       "r2", "r2"]
