@@ -94,6 +94,13 @@ def _payload(job: TrialJob) -> Payload:
         return p
 
 
+def remember_payload(token: str, payload: Payload) -> None:
+    """Use ``payload`` itself (not an unpickled copy) for trials run in this process: with
+    ``on="client"`` an in-memory storage must be the very object the driver reads."""
+    with _PAYLOAD_LOCK:
+        _PAYLOADS[token] = payload
+
+
 def _worker_name() -> str:
     try:
         from distributed import get_worker

@@ -52,6 +52,7 @@ from mlkit.tune._task import (
     Outcome,
     Payload,
     TrialJob,
+    remember_payload,
     run_trial,
 )
 
@@ -166,6 +167,10 @@ def tune(
         raise TuneError(
             f"pruner must be an Optuna pruner (e.g. optuna.pruners.MedianPruner()), got {pruner!r}"
         )
+    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+        raise TuneError(
+            f"experiment must be a non-empty MLflow experiment name, got {experiment!r}"
+        )
     spec = resolve(storage)
     if on == "workers" and not spec.shared:
         raise TuneError(
@@ -217,7 +222,8 @@ def tune(
         catch=catch_t,
     )
     try:
-        cloudpickle.dumps(payload)  # refuse an objective that cannot travel, before any write
+        if on == "workers":  # refuse an objective that cannot travel, before any write
+            cloudpickle.dumps(payload)
     except Exception as exc:
         raise TuneError(
             f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
@@ -247,12 +253,15 @@ def tune(
         from mlkit.track import tracking_uri
 
         payload.environment["MLFLOW_TRACKING_URI"] = tracking_uri()
-    blob = cloudpickle.dumps(payload)
+    # on="client": trials use the payload object itself (see remember_payload), nothing to send
+    blob = cloudpickle.dumps(payload) if on == "workers" else b""
 
     # -- 5. run -------------------------------------------------------------------------------
     prog = TuneProgress(name, total=n_trials, directions=dirs)
     study.progress = prog
     runner = _Driver(study, st, prog, blob, n_trials, concurrency, timeout, retries, on, client)
+    if on == "client":
+        remember_payload(runner.token, payload)
     view = _open_view(prog, progress)
     runner.view = view
     try:

@@ -40,6 +40,8 @@ def _nothing_written(home):
         ({"study_name": "has space"}, r"study_name must be"),
         ({"retries": -1}, r"retries must be an integer >= 0"),
         ({"sampler": "tpe"}, r"sampler must be an Optuna sampler"),
+        ({"pruner": 3}, r"pruner must be an Optuna pruner"),
+        ({"experiment": ""}, r"experiment must be a non-empty MLflow experiment name"),
         ({"storage": "bogus://x"}, r"unknown scheme 'bogus'"),
         ({"storage": optuna.storages.InMemoryStorage()}, r"InMemoryStorage lives in this process"),
     ],

@@ -212,3 +212,32 @@ def test_open_study_errors_name_what_exists(cluster):
     mlkit.tune.tune(quadratic, 1, study_name="exists", progress=False, track=False)
     with pytest.raises(TuneError, match=r"no study 'nope'.*'exists'"):
         mlkit.tune.open_study("nope")
+
+
+def test_client_mode_runs_trials_in_threads_here(cluster):
+    import threading
+
+    lock = threading.Lock()  # would not pickle: fine, nothing is sent anywhere
+
+    def objective(trial):
+        with lock:
+            trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("thread", threading.current_thread().name)
+        return quadratic(trial)
+
+    memory = optuna.storages.InMemoryStorage()  # fine here: the trials run in this process
+    study = mlkit.tune.tune(
+        objective,
+        4,
+        study_name="here",
+        storage=memory,
+        on="client",
+        concurrency=2,
+        progress=False,
+        track=False,
+    )
+    assert states(study) == {"COMPLETE": 4}
+    assert {t.user_attrs["pid"] for t in study.trials} == {os.getpid()}
+    assert all(t.user_attrs["thread"].startswith("mlkit-tune") for t in study.trials)
+    assert {t.system_attrs["mlkit.worker"] for t in study.trials} == {"client"}
+    assert len(optuna.load_study(study_name="here", storage=memory).trials) == 4
