@@ -24,7 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlkit.exceptions import DataError
 
-__all__ = ["Transformer", "Partial", "Passes", "run_passes", "is_dask", "numeric_block"]
+__all__ = [
+    "Transformer", "Partial", "Passes", "run_passes", "is_dask", "numeric_block", "frame",
+]
 
 Partial = Callable[[pd.DataFrame], Any]
 # A fit: yields a per-partition function, receives the list of its per-partition results.
@@ -101,6 +103,11 @@ def numeric_block(pdf: pd.DataFrame, columns: Sequence[str], who: str) -> np.nda
                     "(OneHotEncoder / OrdinalEncoder) or fix the data"
                 ) from None
         raise
+
+
+def frame(x: np.ndarray, columns: Sequence[str], index: pd.Index) -> pd.DataFrame:
+    """Wrap a freshly computed array without copying it (pandas copies arrays by default)."""
+    return pd.DataFrame(x, columns=list(columns), index=index, copy=False)
 
 
 def check_numeric_dtypes(dtypes: pd.Series, who: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlkit.data._prep.base import Passes, Transformer
+from mlkit.data._prep.base import Passes, Transformer, frame
 from mlkit.exceptions import ConfigError, DataError
 
 __all__ = ["OneHotEncoder", "OrdinalEncoder"]
@@ -60,7 +60,7 @@ class _Encoder(Transformer):
     def _codes(self, pdf: pd.DataFrame, j: int, col: str) -> tuple[np.ndarray, np.ndarray]:
         """Category index per row (-1: unseen or missing) and the missing mask."""
         values = pdf[col]
-        codes = pd.Index(self.categories_[j]).get_indexer(values.to_numpy(dtype=object))
+        codes = pd.Index(self.categories_[j]).get_indexer(values)
         return codes, values.isna().to_numpy()
 
     def _unseen(self, pdf: pd.DataFrame, col: str, bad: np.ndarray) -> DataError:
@@ -129,7 +129,7 @@ class OneHotEncoder(_Encoder):
                 block[isna, k] = 1.0
             blocks.append(block)
         data = np.hstack(blocks) if blocks else np.zeros((n, 0))
-        return pd.DataFrame(data, columns=self._names_out(), index=pdf.index)
+        return frame(data, self._names_out(), pdf.index)
 
 
 class OrdinalEncoder(_Encoder):

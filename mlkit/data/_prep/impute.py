@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pt
 
-from mlkit.data._prep.base import Passes, Transformer, check_numeric_dtypes, numeric_block
+from mlkit.data._prep.base import (
+    Passes,
+    Transformer,
+    check_numeric_dtypes,
+    frame,
+    numeric_block,
+)
 from mlkit.data._prep.median import exact_medians
 from mlkit.exceptions import ConfigError, DataError
 
@@ -120,13 +126,23 @@ class SimpleImputer(Transformer):
             )
 
     def _transform_frame(self, pdf: pd.DataFrame) -> pd.DataFrame:
+        cols = list(self.feature_names_in_)
+        num = [c for c, n in zip(cols, self.numeric_, strict=True) if n]
+        if num:
+            # all numeric columns as one block: one array, no per-column frames to stack
+            x = numeric_block(pdf, num, "SimpleImputer")
+            fill = np.asarray(
+                [v for v, n in zip(self.statistics_, self.numeric_, strict=True) if n],
+                dtype=np.float64,
+            )
+            rows, where = np.nonzero(np.isnan(x))
+            x[rows, where] = fill[where]
+            if len(num) == len(cols):
+                return frame(x, cols, pdf.index)
+            block = dict(zip(num, x.T, strict=True))
+        else:
+            block = {}
         out = {}
-        triples = zip(self.feature_names_in_, self.numeric_, self.statistics_, strict=True)
-        for col, num, value in triples:
-            if num:
-                x = numeric_block(pdf, [col], "SimpleImputer")[:, 0]
-                x[np.isnan(x)] = value
-                out[col] = x
-            else:
-                out[col] = pdf[col].fillna(value)
+        for col, n, value in zip(cols, self.numeric_, self.statistics_, strict=True):
+            out[col] = block[col] if n else pdf[col].fillna(value)
         return pd.DataFrame(out, index=pdf.index)

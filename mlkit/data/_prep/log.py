@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlkit.data._prep.base import Passes, Transformer, check_numeric_dtypes, numeric_block
+from mlkit.data._prep.base import (
+    Passes,
+    Transformer,
+    check_numeric_dtypes,
+    frame,
+    numeric_block,
+)
 from mlkit.data._prep.scale import _with_fill
 from mlkit.exceptions import DataError
 
@@ -67,4 +73,4 @@ class LogTransformer(Transformer):
         with np.errstate(all="ignore"):
             y = np.log1p(x) if self.offset == 1 else np.log(x + self.offset)
         y[~np.isfinite(y)] = np.nan
-        return pd.DataFrame(y, columns=cols, index=pdf.index)
+        return frame(y, cols, pdf.index)

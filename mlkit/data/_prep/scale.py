@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlkit.data._prep.base import Passes, Transformer, check_numeric_dtypes, numeric_block
+from mlkit.data._prep.base import (
+    Passes,
+    Transformer,
+    check_numeric_dtypes,
+    frame,
+    numeric_block,
+)
 from mlkit.exceptions import ConfigError, DataError
 
 __all__ = ["StandardScaler", "MinMaxScaler"]
@@ -131,7 +137,7 @@ class StandardScaler(Transformer):
             x -= self.mean_
         if self.with_std:
             x /= self.scale_
-        return pd.DataFrame(x, columns=cols, index=pdf.index)
+        return frame(x, cols, pdf.index)
 
 
 class MinMaxScaler(Transformer):
@@ -197,4 +203,4 @@ class MinMaxScaler(Transformer):
         x += self.min_
         if self.clip:
             np.clip(x, self.feature_range[0], self.feature_range[1], out=x)
-        return pd.DataFrame(x, columns=cols, index=pdf.index)
+        return frame(x, cols, pdf.index)
