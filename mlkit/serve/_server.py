@@ -174,7 +174,13 @@ class Server:
         return Path(p) if p else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The registry entry (JSON-friendly)."""
+        """The registry entry (JSON-friendly).
+
+        Examples
+        --------
+        >>> srv.to_dict()["port"]      # doctest: +SKIP
+        53211
+        """
         return dict(self._entry)
 
     # -- HTTP --------------------------------------------------------------------------
@@ -187,7 +193,13 @@ class Server:
         return self._session
 
     def ping(self, timeout: float = 2.0) -> bool:
-        """True if ``/ping`` answers 200."""
+        """True if ``/ping`` answers 200.
+
+        Examples
+        --------
+        >>> srv.ping()      # doctest: +SKIP
+        True
+        """
         import requests
 
         try:
@@ -254,7 +266,13 @@ class Server:
 
     # -- lifecycle ---------------------------------------------------------------------
     def alive(self) -> bool:
-        """True while the server's processes run."""
+        """True while the server's processes run (whether or not it answers yet).
+
+        Examples
+        --------
+        >>> srv.alive()     # doctest: +SKIP
+        True
+        """
         return bool(_registry.group_members(self._entry))
 
     def status(self) -> dict[str, Any]:
@@ -284,7 +302,12 @@ class Server:
         }
 
     def logs(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of the server's log."""
+        """The last ``lines`` lines of the server's log (uvicorn's, plus mlkit's tracebacks).
+
+        Examples
+        --------
+        >>> print(srv.logs(5))      # doctest: +SKIP
+        """
         return _tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> bool:
@@ -549,6 +572,11 @@ def start(
     """
     _check_args(port, host, workers, name, flush_every, flush_seconds, timeout)
     from mlkit import track
+    from mlkit._imports import require
+
+    require("mlflow", extra="serve")
+    if metrics:  # imported by the server process; say which extra installs it, here, at once
+        require("prometheus_client", extra="serve")
 
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
