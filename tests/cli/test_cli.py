@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 import mlkit
@@ -36,7 +37,8 @@ def test_unknown_command_is_a_usage_error():
     assert result.exit_code == 2 and "No such command 'nope'" in result.output
 
 
-def test_demo_runs_and_stops_its_cluster(tmp_path):
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_stops_everything(tmp_path):
     mlkit.cluster.down()
     out = subprocess.run(
         [
@@ -57,7 +59,13 @@ def test_demo_runs_and_stops_its_cluster(tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "summary" in out.stdout and "2 workers" in out.stdout and "total" in out.stdout
+    summary = out.stdout.split("summary", 1)[1]
+    for step in ("cluster", "data", "validate", "tune", "train", "register", "serve", "drift"):
+        assert f"  {step} " in summary
+    assert "2 trials on the workers" in summary
+    assert "alias champion" in summary and "served at http://127.0.0.1:" in summary
+    assert "DRIFT: 1 of 12 features drifted (f0)" in summary
+    assert "scoring server and cluster stopped" in summary
 
 
 def test_demo_rejects_bad_sizes():
