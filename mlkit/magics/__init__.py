@@ -81,14 +81,14 @@ class MLScaleMagics(Magics):
                     f"%mlscale help: unknown subcommand {topic!r}; choose one of: "
                     + self._choices()
                 )
-            print(sub.func.parser.format_help().replace("usage: %", "usage: %mlscale "))
+            print(sub.func.parser.format_help())
             return
         width = max(len(n) for n in SUBCOMMANDS)
         lines = ["%mlscale subcommands (use `%mlscale help NAME` for options):"]
         for n in sorted(SUBCOMMANDS):
             sub = SUBCOMMANDS[n]
-            prefix = "%%" if sub.cell else "%"
-            lines.append(f"  {prefix}mlscale {n.ljust(width)}  {sub.summary}")
+            usage = f"{'%%' if sub.cell else '%'}mlscale {n}"
+            lines.append(f"  {usage.ljust(width + 10)}  {sub.summary}")
         print("\n".join(lines))
 
 

@@ -25,6 +25,15 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
 
+def _summary(doc: str) -> str:
+    """First sentence line of a docstring, skipping the usage block magic_arguments prepends."""
+    for line in doc.splitlines():
+        text = line.strip()
+        if text and text != "::" and not line.startswith((" ", "\t")) and not text.startswith("%"):
+            return text
+    return ""
+
+
 def subcommand(
     name: str, *, cell: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -35,8 +44,11 @@ def subcommand(
     """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        doc = (func.__doc__ or "").strip().splitlines()
-        SUBCOMMANDS[name] = Subcommand(name, func, cell, doc[0] if doc else "")
+        parser = getattr(func, "parser", None)
+        if parser is not None:
+            # magic_arguments names the parser after the function; users type `%mlscale NAME`.
+            parser.prog = f"mlscale {name}"  # the help formatter adds the leading %
+        SUBCOMMANDS[name] = Subcommand(name, func, cell, _summary(func.__doc__ or ""))
         return func
 
     return register

@@ -14,12 +14,16 @@ def test_help_lists_every_subcommand(shell, capsys):
     out = capsys.readouterr().out
     for name in ("up", "connect", "status", "scale", "down"):
         assert f"%mlscale {name}" in out
+    lines = out.splitlines()[1:]
+    assert all(len(line.split(None, 1)) == 2 and "::" not in line for line in lines), out
+    assert any("Start a local" in line for line in lines)
 
 
 def test_help_for_one_subcommand_shows_its_options(shell, capsys):
     shell.run_line_magic("mlscale", "help up")
     out = capsys.readouterr().out
     assert "--workers" in out and "--gpus" in out and "--memory" in out
+    assert "%mlscale up [--workers" in out
 
 
 def test_arguments_are_parsed_and_passed_to_the_api(shell, monkeypatch):
