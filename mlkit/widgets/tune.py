@@ -17,7 +17,7 @@ from typing import Any
 from mlkit._imports import require
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
 
-__all__ = ["TuneWidget", "render_html", "plot_svg", "summary_html", "top_table_html"]
+__all__ = ["TuneWidget", "render_html", "plot_svg"]
 
 _COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#aaaaaa", "FAIL": "#d62728"}
 
@@ -132,7 +132,14 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 def render_html(progress: TuneProgress) -> str:
-    """Static HTML of the whole view (for ``_repr_html_`` and non-live frontends)."""
+    """Static HTML of the whole view (for ``_repr_html_`` and non-live frontends).
+
+    Examples
+    --------
+    >>> from mlkit.tune._progress import TuneProgress
+    >>> "0 / 3 trials" in render_html(TuneProgress("s", 3, ["minimize"]))
+    True
+    """
     e = html.escape
     return (
         f"<div><b>study {e(progress.study_name)}</b> &mdash; {progress.done} / {progress.total} "
