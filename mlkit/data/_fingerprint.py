@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -134,7 +135,10 @@ def _log_if_active(fp: Fingerprint, name: str, source: str | None, context: str)
     from mlflow.types import Schema as MlflowSchema
 
     try:
-        src = resolve_dataset_source(source) if source else None
+        with warnings.catch_warnings():
+            # MLflow warns when several source types match a local path; any of them will do
+            warnings.simplefilter("ignore", UserWarning)
+            src = resolve_dataset_source(source) if source else None
     except Exception:  # a path MLflow has no source type for
         src = None
     if src is None:
