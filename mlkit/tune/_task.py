@@ -55,10 +55,9 @@ class Payload:
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: the payload (by token) and the trial the driver created."""
+    """One trial to run: which payload (by token) and the trial the driver created."""
 
     token: str
-    payload: bytes
     trial_id: int
     number: int
 
@@ -83,11 +82,11 @@ _PAYLOADS: OrderedDict[str, Payload] = OrderedDict()
 _PAYLOAD_LOCK = threading.Lock()
 
 
-def _payload(job: TrialJob) -> Payload:
+def _payload(job: TrialJob, blob: bytes) -> Payload:
     with _PAYLOAD_LOCK:
         p = _PAYLOADS.get(job.token)
         if p is None:
-            p = cloudpickle.loads(job.payload)
+            p = cloudpickle.loads(blob)
             _PAYLOADS[job.token] = p
             while len(_PAYLOADS) > 8:
                 _PAYLOADS.popitem(last=False)
@@ -181,9 +180,13 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def run_trial(job: TrialJob) -> Outcome:
-    """Run one trial of a study (the Dask task, or the body of a client thread)."""
-    p = _payload(job)
+def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
+    """Run one trial of a study (the Dask task, or the body of a client thread).
+
+    ``blob`` is the pickled :class:`Payload` (Dask passes the bytes of a scattered future);
+    it is unpickled once per process and token.
+    """
+    p = _payload(job, blob)
     storage = open_storage(p.storage)
     worker = _worker_name()
     frozen = storage.get_trial(job.trial_id)

@@ -395,15 +395,23 @@ def _fail_trial(storage: Any, trial_id: int, reason: str) -> bool:
 class _DaskExecutor:
     """Trials as Dask tasks; results are gathered in the background as tasks finish."""
 
-    def __init__(self, client: Any) -> None:
+    # Payloads above this size (an objective that captured data) are put on every worker once
+    # instead of travelling with each task.
+    SCATTER_BYTES = 256 * 1024
+
+    def __init__(self, client: Any, blob: bytes) -> None:
         from distributed import as_completed
 
         self.client = client
         # with_results: the result travels as soon as the task ends, not on a second round trip
         self.ac = as_completed(with_results=True, raise_errors=False)
+        self.blob: Any = blob
+        if len(blob) > self.SCATTER_BYTES:
+            # broadcast: a replica on every worker, so losing one worker loses no payload
+            self.blob = client.scatter(blob, broadcast=True, hash=False)
 
     def submit(self, job: TrialJob, key: str) -> Any:
-        fut = self.client.submit(run_trial, job, key=key, pure=False)
+        fut = self.client.submit(run_trial, job, self.blob, key=key, pure=False)
         self.ac.add(fut)
         return fut
 
@@ -421,6 +429,8 @@ class _DaskExecutor:
 
     def close(self) -> None:
         self.ac.clear()
+        if not isinstance(self.blob, bytes):
+            self.blob.release()
 
 
 class _ThreadExecutor:
@@ -489,7 +499,7 @@ class _Driver:
         self.timeout = timeout
         self.retries = retries
         self.executor: Any = (
-            _DaskExecutor(client) if on == "workers" else _ThreadExecutor(concurrency)
+            _DaskExecutor(client, blob) if on == "workers" else _ThreadExecutor(concurrency)
         )
         self.in_flight: dict[Any, _Slot] = {}
         self.created: list[int] = []  # every trial this call created, for the cleanup sweep
@@ -559,7 +569,7 @@ class _Driver:
         else:
             (trial_id, left), self.prefetched = self.prefetched, None
         number = self.storage.get_trial_number_from_id(trial_id)
-        job = TrialJob(self.token, self.blob, trial_id, number)
+        job = TrialJob(self.token, trial_id, number)
         key = f"mlkit-tune-{self.study.study_name}-{number}-{self.token[:8]}"
         fut = self.executor.submit(job, key)
         self.in_flight[fut] = _Slot(trial_id, number, left)

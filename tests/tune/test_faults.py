@@ -58,22 +58,24 @@ def _after(condition, action, timeout=60.0):
     return t
 
 
-def pid_objective(trial):
-    import os
-    import time
-
-    x = trial.suggest_float("x", 0, 1)
-    trial.set_user_attr("pid", os.getpid())  # lets the test kill the process running it
-    for step in range(10):
-        time.sleep(0.1)
-        trial.report(x, step)
-    return x
-
-
 @pytest.mark.slow
 def test_worker_killed_mid_study_reruns_its_trial(fresh_cluster):
+    import numpy as np
+
     client = fresh_cluster.client
     killed = []
+    weights = np.ones(200_000)  # 1.6 MB captured: the payload is scattered to every worker
+
+    def pid_objective(trial):
+        import os
+        import time
+
+        x = trial.suggest_float("x", 0, 1) * weights[0]
+        trial.set_user_attr("pid", os.getpid())  # lets the test kill the process running it
+        for step in range(10):
+            time.sleep(0.1)
+            trial.report(x, step)
+        return x
 
     def running_pid():
         if _finished("killed") < 2:

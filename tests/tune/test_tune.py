@@ -241,3 +241,27 @@ def test_client_mode_runs_trials_in_threads_here(cluster):
     assert all(t.user_attrs["thread"].startswith("mlkit-tune") for t in study.trials)
     assert {t.system_attrs["mlkit.worker"] for t in study.trials} == {"client"}
     assert len(optuna.load_study(study_name="here", storage=memory).trials) == 4
+
+
+def test_objective_capturing_data_is_sent_once_per_worker(cluster):
+    import numpy as np
+
+    data = np.arange(500_000, dtype="float64")  # 4 MB captured by the objective
+
+    def objective(trial):
+        k = trial.suggest_int("k", 0, len(data) - 1)
+        return float(data[k])
+
+    study = mlkit.tune.tune(objective, 6, study_name="big", progress=False, track=False)
+    assert states(study) == {"COMPLETE": 6}
+    assert all(t.value == t.params["k"] for t in study.trials)
+
+    def scattered(dask_scheduler):
+        return [k for k in dask_scheduler.tasks if str(k).startswith("bytes-")]
+
+    import time
+
+    deadline = time.monotonic() + 30  # releasing is asynchronous
+    while cluster.client.run_on_scheduler(scattered) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cluster.client.run_on_scheduler(scattered) == []  # released at the end
