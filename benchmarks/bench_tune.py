@@ -7,7 +7,8 @@
     slots, MLflow child runs on) against Optuna alone (``study.optimize``) with the same kind of
     storage (a journal file). Reported as mlkit's extra milliseconds per trial. Goal < 20 ms.
 
-Each figure is the median of 3 repeats (1 with ``--quick``, which also shrinks the sizes).
+Each figure is the median of 3 repeats, interleaved across contenders (1 with ``--quick``, which
+also shrinks the sizes). ``loadavg_1min`` (before, after) says how busy the machine was.
 Usage: ``python benchmarks/bench_tune.py [--quick]`` (or ``MLKIT_BENCH_QUICK=1``).
 """
 
@@ -54,18 +55,22 @@ def noop(trial):
     return trial.suggest_float("x", 0, 1)
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Median wall time of each function, the repeats interleaved (a, b, c, a, b, c, ...) so
+    that a change in the load of a shared machine hits every contender alike."""
+    times: dict = {name: [] for name in fns}
     for i in range(repeats):
-        t = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn(i)
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
     quick = "--quick" in sys.argv or os.environ.get("MLKIT_BENCH_QUICK") == "1"
     n_a, n_b, repeats = (16, 100, 1) if quick else (40, 500, 3)
+    load_before = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="mlkit-bench-tune-"))
     os.environ["MLKIT_HOME"] = str(home)
     os.environ.setdefault("MLKIT_DASHBOARD", "0")
@@ -100,9 +105,15 @@ def main() -> None:
                 track=track,
             )
 
-        a_optuna = median_time(optuna_seq, repeats)
-        a_mlkit = median_time(mlkit_par, repeats)
-        a_mlkit_untracked = median_time(lambda i: mlkit_par(i, track=False), repeats)
+        a = interleaved(
+            {
+                "optuna": optuna_seq,
+                "mlkit": mlkit_par,
+                "untracked": lambda i: mlkit_par(i, track=False),
+            },
+            repeats,
+        )
+        a_optuna, a_mlkit, a_mlkit_untracked = a["optuna"], a["mlkit"], a["untracked"]
 
         # (b) per-trial overhead with the same storage kind --------------------------------------
         def optuna_journal(i: int) -> None:
@@ -120,9 +131,15 @@ def main() -> None:
                 track=track,
             )
 
-        b_optuna = median_time(optuna_journal, repeats)
-        b_mlkit = median_time(mlkit_noop, repeats)
-        b_mlkit_untracked = median_time(lambda i: mlkit_noop(i, track=False), repeats)
+        b = interleaved(
+            {
+                "optuna": optuna_journal,
+                "mlkit": mlkit_noop,
+                "untracked": lambda i: mlkit_noop(i, track=False),
+            },
+            repeats,
+        )
+        b_optuna, b_mlkit, b_mlkit_untracked = b["optuna"], b["mlkit"], b["untracked"]
     finally:
         mlkit.cluster.down()
 
@@ -134,6 +151,7 @@ def main() -> None:
                 "size": "quick" if quick else "full",
                 "repeats": repeats,
                 "machine": f"{os.cpu_count()} cores, shared",
+                "loadavg_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                 "cluster": "2 workers x 1 thread (LocalCluster)",
                 "a_speedup": {
                     "trials": n_a,
