@@ -379,8 +379,6 @@ def xgboost(
             start_booster = xgb.Booster(model_file=str(last))
             prior_history = meta.get("history", {})
             done = start_booster.num_boosted_rounds()
-        elif not resume:
-            _checkpoint.clear(folder, (CHECKPOINT_PATTERN, "round-*.json"))
     remaining = rounds - done
 
     try:
@@ -404,6 +402,9 @@ def xgboost(
     with training_run(name, logged_params, track) as run:
         if log_data:
             log_datasets(run, {"training": ("train", train), "validation": ("valid", valid)})
+        if folder is not None and not resume:
+            # A fresh start: the previous job's checkpoints of this name must not be resumed.
+            _checkpoint.clear(folder, (CHECKPOINT_PATTERN, "round-*.json"))
         if remaining <= 0:
             booster = start_booster
             history = prior_history
