@@ -194,6 +194,11 @@ def _split(frame: dd.DataFrame, target: str, what: str) -> tuple[dd.DataFrame, d
         raise DataError(
             f"target column {target!r} is not in {what}; its columns are {list(frame.columns)}"
         )
+    # Persist first: dask-expr projects columns into read_parquet and re-plans partitions per
+    # projection, so X and y taken from a lazy Parquet read can disagree on their partition count
+    # ("Partitions between X and label are not consistent"). DaskDMatrix holds the data in
+    # worker memory anyway.
+    frame = frame.persist()
     return frame.drop(columns=[target]), frame[target]
 
 

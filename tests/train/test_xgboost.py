@@ -219,3 +219,16 @@ def test_bad_input_fails_before_anything_is_written(cluster, mlkit_home):
     with pytest.raises(DataError, match="feature columns"):
         mlkit.train.xgboost(df, "target", valid=df.drop(columns=["f5"]))
     assert not (mlkit_home / "mlflow").exists()  # no MLflow store, let alone a RUNNING run
+
+
+def test_trains_straight_from_a_lazy_parquet_read(cluster, tmp_path):
+    # Regression: column projection used to give X and y different partition counts.
+    path = str(tmp_path / "data")
+    mlkit.data.synthetic(path, rows=20_000, features=8, partitions=4, seed=0, progress=False)
+    ddf = mlkit.data.read(path)
+    res = mlkit.train.xgboost(
+        ddf, "target", params={"objective": "binary:logistic"}, rounds=5,
+        progress=False, track=False,
+    )
+    assert res.booster.num_boosted_rounds() == 5
+    assert res.predict(ddf.head(50).drop(columns="target")).shape == (50,)
