@@ -222,9 +222,13 @@ def drift(
     (True, ['f3'])
     >>> report = mlkit.monitor.drift("reference.json", live_ddf)      # doctest: +SKIP
     """
+    from mlkit.data._backend import as_pandas_backed
     from mlkit.monitor._report import DriftReport
 
     th = check_thresholds(thresholds)
+    current = as_pandas_backed(current, "drift (current data)")
+    if not isinstance(reference, str | os.PathLike | ReferenceProfile):
+        reference = as_pandas_backed(reference, "drift (reference)")
     _check_frame(current, "the current data")
     if not _scan.is_dask(current) and len(current) == 0:
         raise DataError("the current data has no rows: nothing to compare")

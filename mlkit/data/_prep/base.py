@@ -41,6 +41,9 @@ def is_dask(x: Any) -> bool:
 
 
 def _frame(x: Any, who: str) -> Any:
+    from mlkit.data._backend import as_pandas_backed
+
+    x = as_pandas_backed(x, who)
     if isinstance(x, pd.DataFrame) or is_dask(x):
         return x
     raise DataError(
@@ -183,6 +186,7 @@ class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         >>> from mlkit.data import StandardScaler
         >>> StandardScaler().fit(df[["f0", "f1"]]).mean_      # doctest: +SKIP
         """
+        X = _frame(X, type(self).__name__)
         self._start_fit(X)
         self.fit_passes_ = run_passes(self._passes(), X, client, progress)
         return self
