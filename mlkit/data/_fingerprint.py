@@ -51,6 +51,13 @@ class Fingerprint:
     columns: tuple[tuple[str, str], ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-friendly).
+
+        Examples
+        --------
+        >>> fingerprint(pd.DataFrame({"x": [1]})).to_dict()["rows"]
+        1
+        """
         return asdict(self)
 
 

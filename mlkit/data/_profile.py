@@ -66,7 +66,12 @@ class Profile:
                 "</div>")
 
     def widget(self) -> Any:
-        """An ipywidgets HTML view of the table."""
+        """An ipywidgets HTML view of the table.
+
+        Examples
+        --------
+        >>> display(mlkit.data.profile(df).widget())     # doctest: +SKIP
+        """
         from mlkit._imports import require
 
         return require("ipywidgets").HTML(self._repr_html_())

@@ -81,6 +81,10 @@ def read(
                 )
             except (OSError, ValueError) as exc:
                 raise DataError(f"cannot read Parquet {loc.path!r}: {exc}") from exc
+        if chosen == "cudf":
+            # dask_cudf parses CSV on the GPU: mlkit's pandas-side checks do not apply there
+            return dd.read_csv(loc.urls(), usecols=columns, storage_options=storage_options,
+                               **kw)
         return _read_csv(loc, columns, storage_options, check, kw)
 
 

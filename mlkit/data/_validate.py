@@ -169,7 +169,13 @@ class Schema:
         return cls(columns)
 
     def to_pandera(self, text_dtype: bool = True) -> Any:
-        """The equivalent ``pandera.pandas.DataFrameSchema`` (extra columns allowed)."""
+        """The equivalent ``pandera.pandas.DataFrameSchema`` (extra columns allowed).
+
+        Examples
+        --------
+        >>> Schema({"x": Column("float64", min=0)}).to_pandera().columns["x"].nullable
+        True
+        """
         import pandera.pandas as pa
 
         return pa.DataFrameSchema(
@@ -186,7 +192,13 @@ class Schema:
         return out
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """JSON-friendly form (e.g. to log beside a model)."""
+        """JSON-friendly form (e.g. to log beside a model).
+
+        Examples
+        --------
+        >>> Schema({"x": Column("int64", nullable=False)}).to_dict()["x"]["nullable"]
+        False
+        """
         out = {}
         for name, col in self.columns.items():
             d = asdict(col)
@@ -198,7 +210,13 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, Any]]) -> Schema:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> Schema.from_dict({"x": {"dtype": "str", "allowed": ["a"]}}).columns["x"].allowed
+        ['a']
+        """
         try:
             return cls({name: Column(**spec) for name, spec in data.items()})
         except TypeError as exc:
@@ -236,6 +254,13 @@ class ValidationReport:
         return {c: int(counts.get(c, 0)) for c in self.columns}
 
     def message(self) -> str:
+        """One line per failed (column, rule), with counts and examples.
+
+        Examples
+        --------
+        >>> print(validate(pd.DataFrame({"x": [1.0]}), Schema({"x": Column("float64")})).message())
+        1 rows x 1 columns: all checks passed
+        """
         if self.ok:
             return f"{self.rows} rows x {len(self.columns)} columns: all checks passed"
         lines = [f"{len(self.failures)} failed check(s) over {self.rows} rows:"]

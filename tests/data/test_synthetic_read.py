@@ -142,3 +142,18 @@ def test_read_and_write_s3_on_a_real_s3_api(s3, cluster):
     assert back["f0"].sum() == pytest.approx(df["f0"].sum().compute())
     with pytest.raises(DataError, match="does not exist"):
         mlkit.data.read(f"s3://{s3['bucket']}/nope", storage_options=s3["options"])
+
+
+def test_importing_mlkit_data_and_the_magic_loads_no_engine():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, mlkit, mlkit.data, mlkit.magics.data\n"
+        "assert 'read' in dir(mlkit.data)\n"
+        "print(json.dumps([m for m in ('pandas', 'dask', 'pyarrow', 'sklearn', 'pandera')"
+        " if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -49,9 +49,7 @@ class LogTransformer(Transformer):
 
         def partial(pdf: pd.DataFrame) -> tuple:
             x = numeric_block(pdf, cols, "LogTransformer")
-            with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
-                sup.filter(RuntimeWarning)
-                low = np.nanmin(x, axis=0) if len(x) else np.full(len(cols), np.nan)
+            low = np.fmin.reduce(x, axis=0) if len(x) else np.full(len(cols), np.nan)
             return low, np.isnan(x).sum(axis=0)
 
         results = yield partial
