@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand"]
+__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand", "positive_int"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,22 @@ def subcommand(
         return func
 
     return register
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for counts: a clear message that names the bad value.
+
+    Examples
+    --------
+    >>> positive_int("3")
+    3
+    """
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
