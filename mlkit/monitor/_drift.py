@@ -291,21 +291,31 @@ def _rows_of(stats: Mapping[str, Any], names: Sequence[str]) -> int:
     return int(s["n"] + s["nulls"])
 
 
-def _numeric(
-    name: str, prof: NumericProfile, cur: Mapping[str, Any], raw: tuple[Any, Any] | None
-) -> FeatureDrift:
+def _start(
+    name: str, kind: str, test: str, prof: Any, cur: Mapping[str, Any]
+) -> tuple[FeatureDrift, bool]:
+    """A result with the counts filled in, and whether an empty side already decides it."""
     res = FeatureDrift(
-        feature=name, kind="numeric", test="ks", statistic=math.nan, p_value=math.nan,
+        feature=name, kind=kind, test=test, statistic=math.nan, p_value=math.nan,
         drifted=False, reasons=[], n_reference=prof.n, n_current=int(cur["n"]),
         missing_reference=_missing_frac(prof.nulls, prof.n),
         missing_current=_missing_frac(int(cur["nulls"]), int(cur["n"])),
     )
     if prof.n == 0:
         res.reasons.append("no values in the reference: not tested")
-        return res
+        return res, True
     if cur["n"] == 0:
         res.drifted = True
         res.reasons.append("every value is missing in the current data")
+        return res, True
+    return res, False
+
+
+def _numeric(
+    name: str, prof: NumericProfile, cur: Mapping[str, Any], raw: tuple[Any, Any] | None
+) -> FeatureDrift:
+    res, decided = _start(name, "numeric", "ks", prof, cur)
+    if decided:
         return res
     if raw is not None:
         a, _ = _scan._numeric_values(raw[0])
@@ -359,18 +369,8 @@ def _categorical(
     labels = list(prof.categories) + [_scan.OTHER]
     ref_counts = np.array([*prof.categories.values(), prof.other], dtype=np.int64)
     cur_counts = np.array([cur["counts"].get(k, 0) for k in labels], dtype=np.int64)
-    res = FeatureDrift(
-        feature=name, kind="categorical", test="chi2", statistic=math.nan, p_value=math.nan,
-        drifted=False, reasons=[], n_reference=prof.n, n_current=int(cur["n"]),
-        missing_reference=_missing_frac(prof.nulls, prof.n),
-        missing_current=_missing_frac(int(cur["nulls"]), int(cur["n"])),
-    )
-    if prof.n == 0:
-        res.reasons.append("no values in the reference: not tested")
-        return res
-    if cur["n"] == 0:
-        res.drifted = True
-        res.reasons.append("every value is missing in the current data")
+    res, decided = _start(name, "categorical", "chi2", prof, cur)
+    if decided:
         return res
     res.statistic, res.p_value = _stats.chi2_from_counts(ref_counts, cur_counts)
     res.js_distance = _stats.js_distance(ref_counts, cur_counts)
