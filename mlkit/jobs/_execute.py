@@ -134,9 +134,7 @@ def _declared_parameters(nb: Any, kernel: str) -> list[str] | None:
     try:
         translator = papermill_translators.find_translator(kernel, language)
         return [p.name for p in translator.inspect(cells[0])]
-    except NotImplementedError:
-        return None
-    except Exception:
+    except Exception:  # NotImplementedError for languages papermill cannot inspect, parse errors
         return None
 
 
