@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP  := $(VENV)/.mlkit-installed
 
-.PHONY: install demo test test-fast lint bench gpu-check clean help
+.PHONY: install lock demo test test-fast lint bench gpu-check clean help
 
 help:
 	@echo "make demo   - create .venv, install mlkit, run the main job (mlkit demo)"
@@ -16,12 +16,37 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make bench  - run every benchmarks/bench_*.py (one JSON line each)"
 
-$(STAMP): pyproject.toml constraints.txt
+# The install is the lock, nothing else: every package of .[all,dev] pinned with hashes
+# (requirements.lock, written by `make lock` from pyproject.toml + constraints.txt), so every fresh
+# machine builds the environment CI passed on. uv installs it (pinned, bootstrapped with pip);
+# MLKIT_INSTALLER=pip uses pip on the same lock instead.
+UV_VERSION     ?= 0.13.9
+LOCK           := requirements.lock
+MLKIT_INSTALLER ?= uv
+# torch's CPU wheel lies in /opt/wheels on these machines (the lock pins torch==2.13.0+cpu).
+FIND_LINKS     ?= /opt/wheels
+LOCK_PLATFORM  ?= x86_64-manylinux_2_28
+
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[all,dev]"
+ifeq ($(MLKIT_INSTALLER),pip)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+else
+	$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync -q --python $(PY) --require-hashes $(LOCK)
+	$(BIN)/uv pip install -q --python $(PY) --no-deps -e .
+endif
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)" >/dev/null
 	touch $(STAMP)
+
+# Regenerate the lock after changing pyproject.toml or constraints.txt (tests/test_lock.py fails
+# while it is stale). Needs uv on PATH (the venv's own, or `pip install uv`).
+lock:
+	uv pip compile -q pyproject.toml --extra all --extra dev -c constraints.txt \
+		--generate-hashes --emit-find-links --find-links $(FIND_LINKS) \
+		--python-version 3.11 --python-platform $(LOCK_PLATFORM) \
+		--custom-compile-command "make lock" -o $(LOCK)
 
 install: $(STAMP)
 
