@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
+
+# Test modules share helpers as ``from tests._wait import wait_for``; with
+# --import-mode=importlib the repository root must be importable for that.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest
 
