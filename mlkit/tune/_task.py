@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from mlkit._source import SourceMap, format_exc
 from mlkit.tune._storage import StorageSpec, open_storage
 
 __all__ = ["TrialJob", "Payload", "Outcome", "run_trial", "WORKER_ATTR", "REASON_ATTR"]
@@ -51,6 +51,8 @@ class Payload:
     pruner: Any
     catch: tuple[type[BaseException], ...]
     environment: dict[str, str] = field(default_factory=dict)
+    # where the objective's code came from, so a worker's traceback shows the user's lines
+    sources: SourceMap | None = None
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
         else:
             state = TrialState.FAIL
             error = exc
-            reason, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            reason, tb = f"{type(exc).__name__}: {exc}", format_exc(p.sources)
     seconds = time.perf_counter() - start
     if state is None:
         reason = invalid_value(value, len(study.directions))

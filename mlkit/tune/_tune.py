@@ -34,6 +34,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from mlkit import config
+from mlkit._source import capture
 from mlkit.exceptions import TuneError
 from mlkit.tune import _validate as v
 from mlkit.tune._progress import TextProgress, TuneProgress
@@ -220,6 +221,7 @@ def tune(
         sampler=sampler,
         pruner=pruner,
         catch=catch_t,
+        sources=capture(objective),
     )
     try:
         if on == "workers":  # refuse an objective that cannot travel, before any write
