@@ -54,11 +54,16 @@ demo: $(STAMP)
 	$(BIN)/mlkit demo
 
 # pytest runs the unit and integration tests, then nbval executes every tutorial and notebook
-# in a real kernel and compares outputs (sanitised by tests/nbval_sanitize.cfg).
+# in a real kernel and compares outputs (sanitised by tests/nbval_sanitize.cfg). Both stages
+# always run (a failure in one does not hide the other's results); the last line sums up both
+# and the target fails if either failed.
+REPORTS := .test-reports
 test: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests
-	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-cell-timeout=600 tutorials notebooks
+	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
+	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/pytest.xml tests
+	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/nbval.xml --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks
+	@$(PY) tests/_summary.py pytest=$(REPORTS)/pytest.xml nbval=$(REPORTS)/nbval.xml
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -x -q tests
@@ -73,4 +78,4 @@ gpu-check: $(STAMP)
 	$(PY) benchmarks/gpu_check.py
 
 clean:
-	rm -rf $(VENV) .mlkit .pytest_cache
+	rm -rf $(VENV) .mlkit .pytest_cache $(REPORTS)

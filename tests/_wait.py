@@ -29,6 +29,7 @@ def wait_for(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = 0.05,
+    backoff: bool = True,
     what: str = "condition",
 ) -> T:
     """Call ``condition`` until it returns something truthy and return that value.
@@ -44,6 +45,9 @@ def wait_for(
         Ceiling in seconds; only reached when something hangs.
     interval
         First pause between polls; it doubles up to 1 s so a long wait does not spin.
+    backoff
+        ``False`` keeps polling every ``interval``: for catching a passing moment ("two trials
+        running") rather than a state that stays.
     what
         Words for the failure message: ``"2 workers back"``.
 
@@ -69,7 +73,8 @@ def wait_for(
             msg = f"waited {timeout:.0f} s for {what}; last value: {last_value!r}"
             raise WaitTimeout(msg) from last_error
         time.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        if backoff:
+            pause = min(pause * 2, 1.0)
 
 
 def wait_until_false(

@@ -233,7 +233,7 @@ def _read_csv(
 ) -> Any:
     from dask.dataframe.io.csv import make_reader
 
-    where = repr(loc.fs.unstrip_protocol(loc.files[0])) if len(loc.files) == 1 else (
+    where = repr(loc.shown(loc.files[0])) if len(loc.files) == 1 else (
         f"{loc.path!r} ({len(loc.files)} files)"
     )
     if check and _csv_empty(loc, kw):
@@ -248,10 +248,35 @@ def _read_csv(
             urls, storage_options=storage_options, **kw
         )
         expected = {c: str(t) for c, t in first.dtypes.items()}
-        return make_reader(_CSVReader(where, expected), "read_csv", "CSV")(
-            urls, storage_options=storage_options, **kw
-        )
+        if len(urls) == 1:
+            return make_reader(_CSVReader(where, expected), "read_csv", "CSV")(
+                urls, storage_options=storage_options, **kw
+            )
+        # Several files: one reader per file, so a bad block's error names its own file (dask
+        # hands a reader only the bytes of a block, never where they came from). Each file's
+        # sample is read in parallel, as the Parquet path reads every footer.
+        import dask.dataframe as dd
+
+        def one(i: int) -> Any:
+            shown = repr(loc.shown(loc.files[i]))
+            frame = make_reader(_CSVReader(shown, expected), "read_csv", "CSV")(
+                urls[i], storage_options=storage_options, **kw
+            )
+            _same_columns(frame, first, shown, where)
+            return frame
+
+        with ThreadPoolExecutor(max_workers=min(16, len(urls))) as pool:
+            frames = list(pool.map(one, range(len(urls))))
+        return dd.concat(frames, ignore_unknown_divisions=True)
     except DataError:
         raise
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot read CSV {where}: {exc}") from exc
+
+
+def _same_columns(frame: Any, first: Any, shown: str, where: str) -> None:
+    if list(frame.columns) != list(first.columns):
+        raise DataError(
+            f"{shown} has columns {list(frame.columns)}, but the other files of {where} have "
+            f"{list(first.columns)}; read the files separately or make their headers agree"
+        )

@@ -66,6 +66,12 @@ class Located:
         """The files as URLs the file system understands again (protocol included)."""
         return [self.fs.unstrip_protocol(f) for f in self.files]
 
+    def shown(self, file: str) -> str:
+        """``file`` as the user would write it: a plain path if they typed one, else a URL."""
+        if "://" not in self.path and not self.path.startswith("file:"):
+            return file
+        return self.fs.unstrip_protocol(file)
+
 
 def _as_text(path: Any) -> str:
     if isinstance(path, os.PathLike):

@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 import mlkit
 from mlkit.exceptions import ClusterError, ConfigError, NoClusterError
+from tests._wait import wait_for
 
 
 def _listening(pids):
@@ -85,13 +85,13 @@ def test_scale_status_and_killed_worker_is_replaced(fresh_cluster):
     assert st.n_workers == 2
     victim = st.workers[0].pid
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def replaced():
         st = mlkit.cluster.status()
         pids = {w.pid for w in st.workers}
-        if st.n_workers == 2 and victim not in pids and None not in pids:
-            break
-        time.sleep(0.5)
+        return st if st.n_workers == 2 and victim not in pids and None not in pids else None
+
+    st = wait_for(replaced, what="the killed worker replaced")
     assert st.n_workers == 2 and victim not in {w.pid for w in st.workers}
     assert fresh_cluster.client.submit(sum, [1, 2]).result() == 3
 
@@ -158,9 +158,7 @@ def test_connect_joins_a_scheduler_started_by_hand(tmp_path):
     )
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "s.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for((tmp_path / "s.json").exists, what="the scheduler file")
         import json
 
         address = json.loads((tmp_path / "s.json").read_text())["address"]

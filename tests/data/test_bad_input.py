@@ -126,3 +126,26 @@ def test_interrupted_synthetic_leaves_nothing_and_cluster_usable(tmp_path, clust
     assert _listing(out) == []
     monkeypatch.setattr("mlkit.data._synthetic.compute", real_compute)
     assert len(mlkit.data.read(mlkit.data.synthetic(str(out / "d"), rows=1000, features=2))) == 1000
+
+
+def test_ragged_row_in_one_of_several_csv_files_names_that_file(tmp_path, cluster):
+    folder = tmp_path / "csv_early"
+    folder.mkdir()
+    for i in range(4):
+        rows = "\n".join(f"{j},{j * 2},{j % 7}" for j in range(50))
+        if i == 2:
+            rows += "\n1,2,3,4"  # line 52 of part2.csv only
+        (folder / f"part{i}.csv").write_text("a,b,c\n" + rows + "\n")
+    # typed as a plain path: the error shows the plain path of the bad file, no file:// URL
+    with pytest.raises(DataError) as info:
+        mlkit.data.read(str(folder / "*.csv"))["a"].sum().compute()
+    msg = str(info.value)
+    assert msg.startswith(f"{str(folder / 'part2.csv')!r}: rows have different numbers of fields")
+    assert "file://" not in msg and "part0.csv" not in msg
+    # the good files still read as one frame, in order
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in (0, 1):
+        (good / f"p{i}.csv").write_text("a,b\n" + "\n".join(f"{i},{j}" for j in range(5)) + "\n")
+    df = mlkit.data.read(str(good)).compute()
+    assert df["a"].tolist() == [0] * 5 + [1] * 5 and df["b"].tolist() == list(range(5)) * 2

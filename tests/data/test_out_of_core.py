@@ -31,6 +31,9 @@ def _warm() -> None:
 
 
 @pytest.mark.slow
+# The property is memory (no worker killed, peak RSS under the limit), not speed: the ceiling
+# only bounds a hang, and a busy machine may take many times the quiet ~1 min.
+@pytest.mark.timeout(1800)
 def test_larger_than_memory_pipeline_without_a_worker_dying(tmp_path):
     import dask
     import distributed  # noqa: F401  (registers the "distributed" config defaults)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._wait import wait_until_false
+
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 
 
@@ -68,9 +70,4 @@ def _kernel_children() -> list:
 def no_kernel_left():
     """Asserts after the test that every kernel this process started is gone."""
     yield
-    import time
-
-    deadline = time.monotonic() + 15
-    while _kernel_children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _kernel_children() == [], "a kernel process outlived its job"
+    wait_until_false(_kernel_children, timeout=60, what="every kernel of the job gone")

@@ -16,6 +16,7 @@ import pytest
 
 import mlkit
 from mlkit.exceptions import JobError, JobExecutionError, JobStoppedError, JobTimeoutError
+from tests._wait import wait_for
 
 ROUND_TRIP = dict(
     a_none=None,
@@ -225,16 +226,16 @@ def test_not_a_notebook_is_one_clear_error(tmp_path):
 def _wait_for_kernel(timeout: float = 120) -> bool:
     import psutil
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def kernel_running() -> bool:
         for p in psutil.Process().children(recursive=True):
             try:
                 if any("ipykernel" in part for part in p.cmdline()):
                     return True
             except psutil.NoSuchProcess:
                 pass
-        time.sleep(0.2)
-    return False
+        return False
+
+    return wait_for(kernel_running, timeout=timeout, what="a kernel process")
 
 
 @pytest.mark.slow

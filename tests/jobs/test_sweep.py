@@ -11,19 +11,22 @@ import pytest
 
 import mlkit
 from mlkit.exceptions import JobError
+from tests._wait import wait_for, wait_until_false
 
 # The shape tests/conftest.py's `cluster` fixture uses, so the running cluster is reused.
 CLUSTER_SPEC = {"workers": 2, "threads_per_worker": 1, "memory_limit": "2GB"}
 
 
 @pytest.fixture(scope="module")
-def swept(job_home, notebooks):
-    """Four jobs over two workers; the job with x=3 fails on purpose."""
+def swept(job_home, notebooks, tmp_path_factory):
+    """Four jobs over two workers; the job with x=3 fails on purpose. The first two jobs wait
+    for each other at a barrier, so a sweep that ran them one after the other would hang there
+    (and fail) instead of passing on a quiet machine by luck."""
     mlkit.cluster.up(**CLUSTER_SPEC)
     return mlkit.jobs.sweep(
         notebooks / "sweep1.ipynb",
         {"x": [1, 2, 3, 4]},
-        {"fail_on": 3, "seconds": 1.0},
+        {"fail_on": 3, "seconds": 0.2, "barrier": str(tmp_path_factory.mktemp("barrier"))},
         progress=False,
         verbose=True,
     )
@@ -125,13 +128,10 @@ def test_interrupting_a_sweep_stops_its_kernels_and_keeps_the_cluster(
     folder = mlkit_home / "sweep-out"
 
     def interrupt_when_both_run():
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if len(list(folder.glob(".*.partial.ipynb"))) >= 2:  # two jobs executing
-                time.sleep(3.0)
-                _thread.interrupt_main()
-                return
-            time.sleep(0.2)
+        wait_for(lambda: len(list(folder.glob(".*.partial.ipynb"))) >= 2, timeout=300,
+                 backoff=False, what="two jobs executing")
+        time.sleep(3.0)  # let both kernels get into their cells before the interrupt
+        _thread.interrupt_main()
 
     threading.Thread(target=interrupt_when_both_run, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
@@ -148,10 +148,7 @@ def test_interrupting_a_sweep_stops_its_kernels_and_keeps_the_cluster(
     assert len(children) == 2  # the queued third job never started
     assert {c.info.status for c in children} == {"KILLED"}
     assert {c.data.tags["mlkit.job.status"] for c in children} == {"cancelled"}
-    deadline = time.monotonic() + 30
-    while _kernels_on_workers(handle.client) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _kernels_on_workers(handle.client) == 0
+    wait_until_false(lambda: _kernels_on_workers(handle.client), what="no kernel on a worker")
     assert handle.client.submit(sum, [1, 2]).result(timeout=60) == 3
 
 

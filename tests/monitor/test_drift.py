@@ -11,6 +11,7 @@ from scipy import stats
 
 import mlkit
 from mlkit.exceptions import ConfigError, DataError, TrackingError
+from tests._wait import wait_until_false
 
 
 def _same_distribution(seed: int, n: int = 2000) -> pd.DataFrame:
@@ -206,7 +207,6 @@ def _slow(part):
 def test_interrupt_leaves_the_cluster_usable(client):
     import _thread
     import threading
-    import time
 
     import dask.dataframe as dd
 
@@ -218,9 +218,7 @@ def test_interrupt_leaves_the_cluster_usable(client):
     with pytest.raises(KeyboardInterrupt):
         mlkit.monitor.drift(frame, slow)  # 40 partitions x 0.5 s: still running at 1.5 s
     timer.join()
-    deadline = time.monotonic() + 30
-    while any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(client.processing().values())  # the cancelled work is gone
+    # the cancelled work is gone
+    wait_until_false(lambda: any(client.processing().values()), what="no task processing")
     small = dd.from_pandas(frame.head(2000), npartitions=2)
     assert not mlkit.monitor.drift(frame, small).drifted

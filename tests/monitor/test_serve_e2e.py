@@ -3,8 +3,6 @@ over HTTP, read the server's own prediction log, and find the drift in it."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ from click.testing import CliRunner
 
 import mlkit
 from mlkit.cli import cli
+from tests._wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -46,13 +45,12 @@ def test_live_traffic_from_a_served_model_is_checked_for_drift(cluster):
             batch = _frame(10 + i, 400, shift=1.0 if i >= 2 else 0.0)
             sent.append(batch)
             answers.append(srv.predict(batch))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def logged_rows() -> int:
             files = list(mlkit.monitor.prediction_log_dir("scorer").glob("part-*.parquet"))
-            rows = sum(len(pd.read_parquet(f)) for f in files)
-            if rows >= 1600:
-                break
-            time.sleep(0.5)
+            return sum(len(pd.read_parquet(f)) for f in files)
+
+        wait_for(lambda: logged_rows() >= 1600, what="1600 rows in the prediction log")
     finally:
         srv.stop()
 

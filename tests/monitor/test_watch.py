@@ -12,6 +12,7 @@ import pytest
 
 import mlkit
 from mlkit.exceptions import ConfigError, DataError, NoPredictionsError
+from tests._wait import wait_for
 
 
 def write_log(name: str, frame: pd.DataFrame, at_ns: int | None = None) -> None:
@@ -61,9 +62,7 @@ def test_background_thread_sees_new_traffic_and_stops(reference):
                             reference=reference)
     try:
         assert w.running
-        deadline = time.monotonic() + 60
-        while not w.reports and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: w.reports, what="the first report")
         assert w.last_report is not None and not w.last_report.drifted
         write_log("bg", rows(3, n=20_000, shift=2.0))  # then the traffic moves
         assert fired.wait(60)

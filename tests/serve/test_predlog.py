@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
 
 from mlkit.serve._middleware import MAX_MESSAGE, clean_error_body
 from mlkit.serve._predlog import PredictionLog, log_frame
+from tests._wait import wait_for
 
 
 def _read(folder):
@@ -23,9 +23,7 @@ def test_flush_every_n_requests_and_on_close(tmp_path):
     X = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
     for i in range(3):
         assert log.record(X, np.array([0, 1]), 1_000 + i, f"r{i}")
-    deadline = time.monotonic() + 30
-    while len(_read(tmp_path / "p")[0]) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(_read(tmp_path / "p")[0]) >= 1, what="the first flush")
     assert log.record(X, np.array([0, 1]), 1_003, "r3")
     files, df = _read(tmp_path / "p")
     assert len(files) == 1 and df["_mlkit_request_id"].tolist() == ["r0", "r0", "r1", "r1",
@@ -44,9 +42,7 @@ def test_flush_every_n_requests_and_on_close(tmp_path):
 def test_flush_every_t_seconds(tmp_path):
     log = PredictionLog(tmp_path / "p", flush_every=1000, flush_seconds=0.2)
     log.record(pd.DataFrame({"a": [1.0]}), [3.5], 5, "r")
-    deadline = time.monotonic() + 30
-    while not _read(tmp_path / "p")[0] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: _read(tmp_path / "p")[0], what="the timed flush")
     assert _read(tmp_path / "p")[1]["prediction"].tolist() == [3.5]
     log.close()
 

@@ -7,9 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
+
+from tests._wait import wait_for
 
 
 def _post(server, body, ctype="application/json", headers=None):
@@ -210,17 +211,18 @@ def test_prediction_log_format(servers, demo):
         frames.append(X)
     t1 = pd.Timestamp.now(tz="UTC")
     log = _log_frame(folder)
-    for filler in range(5):
-        deadline = time.monotonic() + 5
-        while (log is None or not set(ids) <= set(log["_mlkit_request_id"])) and \
-                time.monotonic() < deadline:
-            time.sleep(0.2)
-            log = _log_frame(folder)
+
+    def logged() -> bool:
+        # the log flushes every N requests: filler requests push the last of ours out
+        nonlocal log
+        log = _log_frame(folder)
         if log is not None and set(ids) <= set(log["_mlkit_request_id"]):
-            break
-        resp = _post(inst, _split(demo.X.iloc[:1]), headers={"X-Request-ID": f"filler-{filler}"})
-        assert resp.status_code == 200
-    assert log is not None and set(ids) <= set(log["_mlkit_request_id"])
+            return True
+        assert _post(inst, _split(demo.X.iloc[:1])).status_code == 200
+        return False
+
+    wait_for(logged, interval=0.2, what="every request of the test in the prediction log")
+    assert log is not None
     # each file: input columns as received (extra ones of other requests too), then the log's
     for f in folder.glob("part-*.parquet"):
         columns = list(pd.read_parquet(f).columns)
@@ -244,10 +246,14 @@ def test_prediction_log_is_readable_by_monitor(servers, demo, at_serve_home):
 
     inst = servers["inst"]
     folder = inst.predictions_path
-    deadline = time.monotonic() + 60
-    while not list(folder.glob("part-*.parquet")) and time.monotonic() < deadline:
-        _post(inst, _split(demo.X.head(1)))
-        time.sleep(0.2)
+
+    def a_log_file():
+        files = list(folder.glob("part-*.parquet"))
+        if not files:
+            _post(inst, _split(demo.X.head(1)))  # traffic makes the server flush
+        return files
+
+    wait_for(a_log_file, interval=0.2, what="a prediction log file")
     live = mlkit.monitor.predictions("inst", since=None).compute()
     assert len(live) == len(_log_frame(folder))
     assert {"f0", "color", "prediction", "_mlkit_request_id"} <= set(live.columns)

@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 
 import mlkit
 from mlkit.tune._storage import default_journal_path, open_storage, resolve
+from tests._wait import wait_for, wait_until_false
 
 
 def slow_objective(trial):
-    import time
 
     x = trial.suggest_float("x", 0, 1)
     for step in range(10):
@@ -44,14 +44,10 @@ def _running(study_name: str) -> int:
     return sum(1 for t in _trials(study_name) if t.state == TrialState.RUNNING)
 
 
-def _after(condition, action, timeout=60.0):
+def _after(condition, action, timeout=300.0):
     def loop():
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                action()
-                return
-            time.sleep(0.05)
+        wait_for(condition, timeout=timeout, interval=0.02, backoff=False, what="the moment to act")
+        action()
 
     t = threading.Thread(target=loop, daemon=True)
     t.start()
@@ -68,7 +64,6 @@ def test_worker_killed_mid_study_reruns_its_trial(fresh_cluster):
 
     def pid_objective(trial):
         import os
-        import time
 
         x = trial.suggest_float("x", 0, 1) * weights[0]
         trial.set_user_attr("pid", os.getpid())  # lets the test kill the process running it
@@ -150,10 +145,7 @@ def test_interrupt_stops_cleanly_and_the_study_resumes(cluster):
     def leftover(dask_scheduler):
         return [k for k in dask_scheduler.tasks if "mlkit-tune-interrupted" in str(k)]
 
-    deadline = time.monotonic() + 30
-    while client.run_on_scheduler(leftover) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert client.run_on_scheduler(leftover) == []
+    wait_until_false(lambda: client.run_on_scheduler(leftover), what="no task of the study left")
 
     # MLflow: the parent run was KILLED, the stopped trials' child runs too; nothing RUNNING
     import mlflow

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import mlkit
 from mlkit.widgets.cluster import ClusterWidget
+from tests._wait import wait_for, wait_until_false
 
 
 def test_widget_shows_workers_memory_and_dashboard_state(cluster):
@@ -48,16 +47,10 @@ def test_background_refresh_follows_the_cluster_and_stops_with_it(fresh_cluster)
     assert w.refreshing
     fresh_cluster.client.submit(lambda: 1).result()
     mlkit.cluster.scale(1)
-    deadline = time.monotonic() + 30
-    while "workers: <b>1</b>" not in w.summary.value and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "workers: <b>1</b>" in w.summary.value
+    wait_for(lambda: "workers: <b>1</b>" in w.summary.value, what="the widget showing 1 worker")
     w.stop_button.click()
     assert fresh_cluster.closed and mlkit.cluster.current() is None
-    deadline = time.monotonic() + 10
-    while w.refreshing and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not w.refreshing
+    wait_until_false(lambda: w.refreshing, what="the refresh loop stopped")
     assert "stopped" in w.summary.value and w.stop_button.disabled and w.scale_button.disabled
 
 
