@@ -11,7 +11,7 @@ from scipy import stats
 
 import mlkit
 from mlkit.exceptions import ConfigError, DataError, TrackingError
-from tests._wait import wait_until_false
+from tests._wait import wait_for, wait_until_false
 
 
 def _same_distribution(seed: int, n: int = 2000) -> pd.DataFrame:
@@ -213,11 +213,17 @@ def test_interrupt_leaves_the_cluster_usable(client):
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"x": rng.normal(size=40_000)})
     slow = dd.from_pandas(frame, npartitions=40).map_partitions(_slow, meta=frame.iloc[:0])
-    timer = threading.Timer(1.5, _thread.interrupt_main)
-    timer.start()
+
+    def interrupt_once_computing():  # the stop button, pressed while the cluster works on it
+        wait_for(lambda: any(client.processing().values()), interval=0.02, backoff=False,
+                 what="drift tasks processing")
+        _thread.interrupt_main()
+
+    pressed = threading.Thread(target=interrupt_once_computing, daemon=True)
+    pressed.start()
     with pytest.raises(KeyboardInterrupt):
-        mlkit.monitor.drift(frame, slow)  # 40 partitions x 0.5 s: still running at 1.5 s
-    timer.join()
+        mlkit.monitor.drift(frame, slow)  # 40 partitions x 0.5 s on 2 workers
+    pressed.join()
     # the cancelled work is gone
     wait_until_false(lambda: any(client.processing().values()), what="no task processing")
     small = dd.from_pandas(frame.head(2000), npartitions=2)
