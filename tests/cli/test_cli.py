@@ -38,6 +38,7 @@ def test_unknown_command_is_a_usage_error():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the whole loop in a subprocess: a ceiling for a hang, not a speed test
 def test_demo_runs_the_whole_loop_and_stops_everything(tmp_path):
     mlkit.cluster.down()
     out = subprocess.run(
@@ -56,7 +57,7 @@ def test_demo_runs_the_whole_loop_and_stops_everything(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=600,
+        timeout=1200,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = out.stdout.split("summary", 1)[1]
