@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 _GRACE_SECONDS = 5.0
 # Keep the log folders of this many past clusters (older ones are removed at start).
 _KEEP_LOG_FOLDERS = 10
+_PRUNE_IDLE_SECONDS = 24 * 3600
 
 
 def log_root() -> Path:
@@ -287,13 +288,22 @@ class IsolatedCluster(SpecCluster):
 
 
 def _prune_logs(current: Path) -> None:
-    folders = sorted(
-        (p for p in current.parent.iterdir() if p.is_dir() and p != current),
-        key=lambda p: p.stat().st_mtime,
-    )
-    for old in folders[: max(0, len(folders) - _KEEP_LOG_FOLDERS + 1)]:
-        for f in old.iterdir():
+    """Remove log folders beyond the newest few, but only ones idle for a day (a cluster of
+    another kernel sharing this home may still be writing to an old folder)."""
+
+    def last_write(folder: Path) -> float:
+        return max([f.stat().st_mtime for f in folder.iterdir()] or [folder.stat().st_mtime])
+
+    with contextlib.suppress(OSError):
+        folders = sorted(
+            (p for p in current.parent.iterdir() if p.is_dir() and p != current), key=last_write
+        )
+        idle = time.time() - _PRUNE_IDLE_SECONDS
+        for old in folders[: max(0, len(folders) - _KEEP_LOG_FOLDERS + 1)]:
+            if last_write(old) > idle:
+                continue
+            for f in old.iterdir():
+                with contextlib.suppress(OSError):
+                    f.unlink()
             with contextlib.suppress(OSError):
-                f.unlink()
-        with contextlib.suppress(OSError):
-            old.rmdir()
+                old.rmdir()
