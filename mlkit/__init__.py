@@ -57,13 +57,17 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext mlkit``: registers the ``%mlscale`` line and cell magic."""
+    from mlkit._interrupt import install
     from mlkit.magics import load_ipython_extension as _load
 
     _load(ipython)
+    install(ipython)  # an interrupted cell does not leave its cluster work running
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Called by ``%unload_ext mlkit``."""
+    from mlkit._interrupt import uninstall
     from mlkit.magics import unload_ipython_extension as _unload
 
     _unload(ipython)
+    uninstall(ipython)

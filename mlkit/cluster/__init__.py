@@ -24,6 +24,7 @@ from mlkit.cluster._core import (
 )
 from mlkit.cluster._gpu import GPUInfo, GPUProbe
 from mlkit.cluster._gpu import probe as gpus
+from mlkit.cluster._logs import logs
 from mlkit.cluster._status import ClusterStatus, WorkerStatus
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "down",
     "get_client",
     "gpus",
+    "logs",
     "plan",
     "scale",
     "status",

@@ -1,9 +1,9 @@
 """Cluster lifecycle: one active cluster per process (kernel).
 
 ``up`` starts a local cluster (Dask-CUDA with one worker per GPU when GPUs are asked for or
-seen, a ``distributed.LocalCluster`` with worker processes otherwise) or any importable Dask
-cluster manager; ``connect`` joins a running scheduler. Everything else in mlkit finds the cluster
-through :func:`get_client`.
+seen; otherwise scheduler and worker processes that the kernel's Interrupt cannot reach, see
+:mod:`mlkit.cluster._local`) or any importable Dask cluster manager; ``connect`` joins a
+running scheduler. Everything else in mlkit finds the cluster through :func:`get_client`.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def plan(
     --------
     >>> p = plan(workers=2, threads_per_worker=1)
     >>> p.kind, p.cluster_class, p.kwargs["n_workers"]
-    ('local', 'distributed.LocalCluster', 2)
+    ('local', 'mlkit.cluster._local.IsolatedCluster', 2)
     """
     _check_positive("workers", workers)
     _check_positive("threads_per_worker", threads_per_worker)
@@ -199,7 +199,14 @@ def plan(
         "silence_logs": logging.ERROR,
         **options,
     }
-    return ClusterPlan("local", "distributed.LocalCluster", kwargs, n, [], spec)
+    # Scheduler and workers in subprocesses of their own session: the kernel's Interrupt (SIGINT
+    # to its whole process group) must not reach them (see mlkit.cluster._local).
+    cluster_class = (
+        "distributed.LocalCluster"
+        if options.get("processes") is False
+        else "mlkit.cluster._local.IsolatedCluster"
+    )
+    return ClusterPlan("local", cluster_class, kwargs, n, [], spec)
 
 
 def _import_class(path: str) -> type:
@@ -478,7 +485,7 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
             deploy.scale(p.workers)
         client = distributed.Client(deploy, set_as_default=True)
         if p.workers:
-            client.wait_for_workers(p.workers, timeout=timeout)
+            _wait_for_workers(client, deploy, p.workers, timeout)
     except BaseException as exc:
         # Never leave a half-started cluster (and its processes) behind.
         if deploy is not None:
@@ -492,6 +499,29 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
             raise ClusterError(f"could not start {p.cluster_class}: {exc}") from exc
         raise
     return Cluster(client, deploy, p.kind, p.spec, p.gpus)
+
+
+def _wait_for_workers(client: Any, deploy: Any, n: int, timeout: float) -> None:
+    """Wait for ``n`` workers; a worker process that exits instead fails at once, with its log."""
+    exited = getattr(deploy, "exited", None)
+    if exited is None:
+        client.wait_for_workers(n, timeout=timeout)
+        return
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info(n_workers=-1)["workers"]) < n:
+        gone = exited()
+        if gone:
+            from mlkit.cluster._local import _tail
+
+            name, log = gone[0]
+            raise ClusterError(
+                f"worker process {name!r} exited while starting; its log ({log}) ends with:\n"
+                f"{_tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{n} workers did not join within {timeout:.0f}s (logs: "
+                               f"{getattr(deploy, 'log_dir', '?')})")
+        time.sleep(0.05)
 
 
 def _normalise_address(address: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mlkit._interrupt import interruptible
 from mlkit.widgets import in_kernel
 
 __all__ = ["compute", "per_partition"]
@@ -42,8 +43,9 @@ def compute(
         from mlkit.cluster import get_client
 
         client = get_client()
-    futures = client.compute(list(collections))
-    try:
+    # Interrupted or failed: the work is cancelled so the cluster is free for the next cell.
+    with interruptible(client) as scope:
+        futures = scope.track(client.compute(list(collections)))
         if progress is not False:
             slow = bool(progress)
             if not slow:
@@ -54,10 +56,6 @@ def compute(
             if slow:
                 _show(futures)
         return tuple(client.gather(futures))
-    except BaseException:
-        # Interrupted or failed: release the work so the cluster is free for the next cell.
-        client.cancel(futures)
-        raise
 
 
 def _show(futures: list[Any]) -> None:

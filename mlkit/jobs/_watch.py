@@ -27,6 +27,10 @@ from jupyter_client.manager import AsyncKernelManager
 
 __all__ = ["Watch", "kernel_manager_class"]
 
+# How often a job asks whether its sweep was interrupted (one tiny scheduler round trip): an
+# interrupted sweep hands control back only once its running jobs have stopped.
+_STOP_POLL_SECONDS = 0.25
+
 
 class Watch:
     """Per-job state shared by the kernel manager, nbclient's cell hook and the watchdog thread.
@@ -40,7 +44,7 @@ class Watch:
     cell_timeout : float, optional
         Seconds one cell may take.
     should_stop : callable, optional
-        Polled about once a second; True cancels the job.
+        Polled about four times a second; True cancels the job.
     grace : float
         Seconds between the interrupt and the kill.
     log_path : str, optional
@@ -124,7 +128,7 @@ class Watch:
         started = self._cell_started
         if self.cell_timeout and started is not None and now - started > self.cell_timeout:
             return "cell_timeout"
-        if self.should_stop is not None and now - self._last_poll >= 1.0:
+        if self.should_stop is not None and now - self._last_poll >= _STOP_POLL_SECONDS:
             self._last_poll = now
             try:
                 if self.should_stop():

@@ -1,4 +1,4 @@
-"""``%mlscale up | connect | status | scale | down``."""
+"""``%mlscale up | connect | status | scale | logs | down``."""
 
 from __future__ import annotations
 
@@ -128,6 +128,26 @@ def scale(ctx: Any, args: Any, cell: str | None) -> Any:
     from mlkit.cluster import scale as api_scale
 
     return api_scale(args.n)
+
+
+@subcommand("logs")
+@magic_arguments()
+@argument(
+    "worker", nargs="?", default=None, help="'scheduler', a worker name or address (default: all)"
+)
+@argument("-n", "--lines", type=_positive, default=50, help="lines per process (default 50)")
+def logs(ctx: Any, args: Any, cell: str | None) -> None:
+    """Print the workers' recent output (kept out of the notebook: xgboost, Dask logs, prints).
+
+    ::
+
+        In [1]: %mlscale logs
+        In [2]: %mlscale logs 0 -n 200
+        In [3]: %mlscale logs scheduler
+    """
+    from mlkit.cluster import logs as api_logs
+
+    print(api_logs(args.worker, n=args.lines))
 
 
 @subcommand("down")

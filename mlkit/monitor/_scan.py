@@ -210,8 +210,11 @@ def _show_progress(progress: bool | None) -> bool:
 
 def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
-    futures = client.compute(objs)
-    try:
+    from mlkit._interrupt import interruptible
+
+    # Interrupted (or failed): the cluster is freed now, not when the futures are collected.
+    with interruptible(client) as scope:
+        futures = scope.track(client.compute(objs))
         if _show_progress(progress):
             from distributed import progress as dask_progress
 
@@ -223,10 +226,6 @@ def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
                 with contextlib.redirect_stdout(sys.stderr):
                     dask_progress(futures, notebook=False)
         return client.gather(futures)
-    except BaseException:
-        # Interrupted (or failed): free the cluster now instead of when the futures are collected.
-        client.cancel(futures)
-        raise
 
 
 def _get_client(client: Any) -> Any:

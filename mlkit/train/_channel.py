@@ -106,4 +106,6 @@ class Channel:
     def forget(self, workers: Iterable[str]) -> None:
         """Drop the job's stop flag on ``workers`` (after the job is over)."""
         with contextlib.suppress(Exception):
-            self.client.run(release, self.job_id, workers=list(workers), wait=False)
+            # wait=True: distributed runs a plain function only that way ("Combination not
+            # supported" otherwise, and the flag stayed behind).
+            self.client.run(release, self.job_id, workers=list(workers), wait=True)

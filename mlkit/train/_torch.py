@@ -17,6 +17,7 @@ import pandas as pd
 import torch as _torch
 import torch.distributed as dist
 
+from mlkit._interrupt import BUDGET_SECONDS, cancel
 from mlkit.exceptions import ConfigError, DataError, MlkitError, TrainingError
 from mlkit.train import _checkpoint
 from mlkit.train._channel import Channel
@@ -129,9 +130,11 @@ def _follow(
     try:
         monitor.wait(lambda: done() or bool(failures()))
     except KeyboardInterrupt:
+        # Every rank leaves at its next step (ctx.batches / ctx.should_stop agree on it), then
+        # the futures go; control comes back within the interrupt budget either way.
         channel.stop(addrs)
-        monitor.settle(done, timeout)
-        client.cancel(futures)
+        monitor.settle(done, min(timeout, BUDGET_SECONDS))
+        cancel(client, futures)
         bar.close("stopped")
         raise
     except WorkerLost as lost:

@@ -23,6 +23,7 @@ import xgboost as xgb
 import xgboost.dask as xgb_dask  # a submodule: it must be imported explicitly
 from xgboost.collective import Config as CollConfig
 
+from mlkit._interrupt import BUDGET_SECONDS
 from mlkit.exceptions import ConfigError, DataError, TrainingError
 from mlkit.train import _checkpoint, _preprocess
 from mlkit.train._channel import Channel
@@ -503,10 +504,11 @@ def _fit(
         try:
             monitor.wait(finished)
         except KeyboardInterrupt:
-            # Ask every rank to leave at the next round (they agree on it), then let the run
-            # end KILLED with the workers free again.
+            # Ask every rank to leave at the next round (they agree on it, so none waits in a
+            # collective), give them a moment, then let the run end KILLED. Control comes back
+            # within the interrupt budget; ranks still finishing a round keep their stop request.
             channel.stop(workers)
-            monitor.settle(finished, timeout)
+            monitor.settle(finished, min(timeout, BUDGET_SECONDS))
             bar.close("stopped")
             raise
         except WorkerLost as lost:
