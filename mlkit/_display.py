@@ -35,6 +35,7 @@ __all__ = [
     "ProgressBar",
     "bar_style",
     "link_html",
+    "DaskProgress",
 ]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -375,3 +376,35 @@ class ProgressBar:
             self.bar.container.close()  # its output now shows the static state
         else:
             self.bar.close()
+
+
+class DaskProgress:
+    """distributed's own progress widget for some futures, in a slot that ends static.
+
+    Only for a kernel with ipywidgets (text elsewhere stays distributed's ``TextProgressBar``).
+    The widget follows every task on the scheduler; :meth:`close` replaces it with one static
+    line (what finished, how long it took) so a saved notebook shows the outcome.
+
+    Examples
+    --------
+    >>> bar = DaskProgress(client.compute(objs), "profile")   # doctest: +SKIP
+    >>> bar.close("finished")                                  # doctest: +SKIP
+    """
+
+    def __init__(self, futures: list[Any], desc: str = "cluster work") -> None:
+        from distributed.diagnostics.progressbar import ProgressWidget
+
+        self.state = ProgressState(desc, total=len(futures), unit="result")
+        self.widget = ProgressWidget(futures, complete=True)  # updates itself on the IOLoop
+        self.slot = Slot()
+        self.slot.show(
+            mimebundle(progress_html(self.state), self.state.summary(), self.widget.widget)
+        )
+
+    def close(self, status: str = "finished") -> None:
+        st = self.state
+        if status in ("finished", "early"):
+            st.update(st.total)
+        st.finish(status)
+        self.slot.update(mimebundle(progress_html(st), st.summary()))
+        self.widget.widget.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mlkit.widgets import in_kernel
-
 __all__ = ["compute", "per_partition"]
 
 # Work that finishes within this many seconds shows no bar (keeps quick cells quiet).
@@ -43,6 +41,7 @@ def compute(
 
         client = get_client()
     futures = client.compute(list(collections))
+    view = None
     try:
         if progress is not False:
             slow = bool(progress)
@@ -52,24 +51,30 @@ def compute(
                 except TimeoutError:
                     slow = True
             if slow:
-                _show(futures)
-        return tuple(client.gather(futures))
-    except BaseException:
+                view = _show(futures)
+        results = tuple(client.gather(futures))
+        if view is not None:
+            view.close("finished")
+        return results
+    except BaseException as exc:
+        if view is not None:
+            view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
         # Interrupted or failed: release the work so the cluster is free for the next cell.
         client.cancel(futures)
         raise
 
 
-def _show(futures: list[Any]) -> None:
-    from distributed.diagnostics.progressbar import ProgressWidget, TextProgressBar
+def _show(futures: list[Any]) -> Any:
+    """A kernel gets distributed's widget (ending as a static line); elsewhere the text bar."""
+    from mlkit._display import DaskProgress, can_draw_widgets
 
-    if in_kernel():
-        from IPython.display import display
+    if can_draw_widgets():
+        return DaskProgress(futures, "computing on the cluster")  # gather() then blocks
+    from distributed.diagnostics.progressbar import TextProgressBar
 
-        display(ProgressWidget(futures, complete=True))  # updates itself; gather() then blocks
-    else:
-        TextProgressBar(futures, complete=True)  # blocks until done
-        sys.stdout.write("\n")
+    TextProgressBar(futures, complete=True)  # blocks until done
+    sys.stdout.write("\n")
+    return None
 
 
 def per_partition(

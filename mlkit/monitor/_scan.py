@@ -203,7 +203,7 @@ def _tree(parts: list[Any], merge: Callable[..., Any]) -> Any:
 def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return progress
-    from mlkit.widgets import in_kernel
+    from mlkit._display import in_kernel
 
     return in_kernel() or sys.stderr.isatty()
 
@@ -211,19 +211,25 @@ def _show_progress(progress: bool | None) -> bool:
 def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
     futures = client.compute(objs)
+    view = None
     try:
         if _show_progress(progress):
-            from distributed import progress as dask_progress
+            from mlkit._display import DaskProgress, can_draw_widgets
 
-            from mlkit.widgets import in_kernel
-
-            if in_kernel():
-                dask_progress(futures, notebook=True)
+            if can_draw_widgets():
+                view = DaskProgress(futures, "scanning the logs")  # ends as a static line
             else:  # the text bar writes to stdout; keep stdout for results
+                from distributed import progress as dask_progress
+
                 with contextlib.redirect_stdout(sys.stderr):
                     dask_progress(futures, notebook=False)
-        return client.gather(futures)
-    except BaseException:
+        results = client.gather(futures)
+        if view is not None:
+            view.close("finished")
+        return results
+    except BaseException as exc:
+        if view is not None:
+            view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
         # Interrupted (or failed): free the cluster now instead of when the futures are collected.
         client.cancel(futures)
         raise
