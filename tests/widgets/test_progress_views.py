@@ -9,8 +9,7 @@ from mlkit._display import WIDGET_VIEW_MIME, ProgressBar, ProgressState, mimebun
 from mlkit.train._progress import Progress
 from mlkit.tune._progress import TrialRow, TuneProgress
 from mlkit.widgets.tune import TuneWidget, static_bundle
-
-from .._wait import wait_for
+from tests._wait import wait_for
 
 
 def test_bundle_holds_widget_view_and_static_forms():
