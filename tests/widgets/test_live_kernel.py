@@ -172,3 +172,30 @@ def test_stopping_leaves_a_clean_static_cluster_output(kernel):
     assert WIDGET not in final and "stopped" in final["text/html"]
     assert "?" not in final["text/plain"]
     kernel.run("%mlscale up --workers 2 --threads 1 --memory 1GB")  # for the fixture's down
+
+
+def test_job_and_sweep_progress_end_as_static_lines(kernel, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("y = x * 2"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    msgs = kernel.run(
+        f"job = mlkit.jobs.run({str(path)!r}, {{'x': 3}})\n"
+        "print('STATUS', job.status)\n"
+    )
+    assert "STATUS ok" in stdout(msgs)
+    final = display_updates(msgs)[-1]
+    assert WIDGET not in final
+    assert "job tiny: finished (3/3 cells)" in final["text/plain"]
+    msgs = kernel.run(f"table = mlkit.jobs.sweep({str(path)!r}, {{'x': [1, 2]}})", timeout=300)
+    final = display_updates(msgs)[-1]
+    assert WIDGET not in final
+    assert "sweep tiny: finished (2/2 jobs)" in final["text/plain"]
+    assert "ok=2, not_ok=0" in final["text/plain"]
