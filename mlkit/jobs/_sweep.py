@@ -113,8 +113,9 @@ def sweep(
     name : str, optional
         Name of the parent MLflow run (default ``"<notebook> sweep"``).
     progress : bool, optional
-        Progress bar (tqdm.auto: a widget in a kernel, text in a terminal); default on in a
-        kernel or an interactive terminal.
+        Progress bar (a tqdm widget in a kernel that ends as a static line, so the saved
+        notebook keeps the outcome; text in a terminal); default on in a kernel or an
+        interactive terminal.
     verbose : bool, optional
         Print the summary table at the end (default: outside a kernel, where a returned
         DataFrame is not displayed).
