@@ -269,7 +269,9 @@ class Cluster:
             return None
         if "dashboard" not in info.get("services", {}):
             return None
-        return self.client.dashboard_link
+        from mlkit.cluster._dashboard import dashboard_link
+
+        return dashboard_link(self.client)
 
     def status(self) -> ClusterStatus:
         """A snapshot: workers, threads, memory used and limit, GPUs, dashboard and address."""
@@ -327,6 +329,7 @@ class Cluster:
         else:
             raise ClusterError(f"scaling to {n} workers did not finish within {timeout:.0f}s")
         self.spec = {**self.spec, "workers": n}
+        self._changed()
         return self.status()
 
     def down(self) -> None:
@@ -343,6 +346,15 @@ class Cluster:
             with _LOCK:
                 if _ACTIVE is self:
                     _ACTIVE = None
+            self._changed()
+
+    def _changed(self) -> None:
+        """Redraw the live widget (if one was built) after a scale or a stop."""
+        if self._widget is not None:
+            try:
+                self._widget.refresh()
+            except Exception:  # drawing must never break scaling or stopping
+                pass
 
     # -- display -------------------------------------------------------------------------------
     def widget(self) -> Any:

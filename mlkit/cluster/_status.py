@@ -92,7 +92,8 @@ class ClusterStatus:
 
     def __str__(self) -> str:
         if not self.running:
-            return f"mlkit cluster ({self.kind}) at {self.address}: stopped"
+            where = f" at {self.address}" if self.address else ""
+            return f"mlkit cluster ({self.kind}){where}: stopped"
         lines = [
             f"mlkit cluster ({self.kind}) at {self.address}",
             f"  workers: {self.n_workers}   threads: {self.threads}   memory: "
@@ -109,17 +110,13 @@ class ClusterStatus:
 
     def _repr_html_(self) -> str:
         e = html.escape
+        where = f" at <code>{e(self.address)}</code>" if self.address else ""
         if not self.running:
-            return (
-                f"<div><b>mlkit cluster</b> ({e(self.kind)}) at "
-                f"<code>{e(self.address)}</code>: stopped</div>"
-            )
+            return f"<div><b>mlkit cluster</b> ({e(self.kind)}){where}: <b>stopped</b></div>"
+        from mlkit._display import link_html
+
         pct = 100.0 * self.memory_used / self.memory_limit if self.memory_limit else 0.0
-        dash = (
-            f'<a href="{e(self.dashboard_link)}" target="_blank">{e(self.dashboard_link)}</a>'
-            if self.dashboard_link
-            else "disabled"
-        )
+        dash = link_html(self.dashboard_link) if self.dashboard_link else "disabled"
         rows = "".join(
             f"<tr><td>{e(str(w.name))}</td><td><code>{e(w.address)}</code></td><td>{w.threads}</td>"
             f"<td>{format_bytes(w.memory_used)} / {format_bytes(w.memory_limit)}</td>"

@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from mlkit._interrupt import interruptible
-from mlkit.widgets import in_kernel
 
 __all__ = ["compute", "per_partition"]
 
@@ -43,31 +42,41 @@ def compute(
         from mlkit.cluster import get_client
 
         client = get_client()
+    view = None
     # Interrupted or failed: the work is cancelled so the cluster is free for the next cell.
     with interruptible(client) as scope:
         futures = scope.track(client.compute(list(collections)))
-        if progress is not False:
-            slow = bool(progress)
-            if not slow:
-                try:
-                    wait(futures, timeout=_QUIET_SECONDS)
-                except TimeoutError:
-                    slow = True
-            if slow:
-                _show(futures)
-        return tuple(client.gather(futures))
+        try:
+            if progress is not False:
+                slow = bool(progress)
+                if not slow:
+                    try:
+                        wait(futures, timeout=_QUIET_SECONDS)
+                    except TimeoutError:
+                        slow = True
+                if slow:
+                    view = _show(futures)
+            results = tuple(client.gather(futures))
+        except BaseException as exc:
+            if view is not None:
+                view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
+        if view is not None:
+            view.close("finished")
+        return results
 
 
-def _show(futures: list[Any]) -> None:
-    from distributed.diagnostics.progressbar import ProgressWidget, TextProgressBar
+def _show(futures: list[Any]) -> Any:
+    """A kernel gets distributed's widget (ending as a static line); elsewhere the text bar."""
+    from mlkit._display import DaskProgress, can_draw_widgets
 
-    if in_kernel():
-        from IPython.display import display
+    if can_draw_widgets():
+        return DaskProgress(futures, "computing on the cluster")  # gather() then blocks
+    from distributed.diagnostics.progressbar import TextProgressBar
 
-        display(ProgressWidget(futures, complete=True))  # updates itself; gather() then blocks
-    else:
-        TextProgressBar(futures, complete=True)  # blocks until done
-        sys.stdout.write("\n")
+    TextProgressBar(futures, complete=True)  # blocks until done
+    sys.stdout.write("\n")
+    return None
 
 
 def per_partition(

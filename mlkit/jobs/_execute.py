@@ -232,6 +232,7 @@ def execute(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Job
     )
     _quiet_papermill(spec.log_output)
     outcome = JobOutcome(status="ok", output=str(out), duration_s=0.0, started_at=started_at)
+    cells = _JobCells(spec) if spec.progress else None
     try:
         watch.start()
         papermill.execute_notebook(
@@ -239,12 +240,14 @@ def execute(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Job
             str(partial),
             parameters=spec.parameters or None,
             kernel_name=spec.kernel,
-            progress_bar=spec.progress,
+            # in a kernel mlkit draws the bar itself (it ends static); papermill's elsewhere
+            progress_bar=spec.progress and cells is not None and cells.bar is None,
             log_output=spec.log_output,
             start_timeout=spec.start_timeout,
             # engine keyword arguments, handed by papermill to nbclient's NotebookClient:
             kernel_manager_class=kernel_manager_class(watch),
             on_cell_execute=watch.on_cell_execute,
+            on_cell_executed=cells.executed if cells is not None and cells.bar else None,
             resources={"metadata": {"path": spec.cwd}},  # the kernel's cwd, without chdir here
         )
     except PapermillExecutionError as exc:
@@ -279,11 +282,47 @@ def execute(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Job
     outcome.kernel_log = _tail(log_path)
     shutil.rmtree(workdir, ignore_errors=True)
     outcome.duration_s = time.monotonic() - t0
+    if cells is not None:
+        cells.close(outcome)
     try:
         _finalise(partial, out, spec, outcome)
     except Exception:
         outcome.output = str(partial) if partial.exists() else None
     return outcome
+
+
+class _JobCells:
+    """The job's cell progress in a notebook: mlkit's bar (a tqdm widget in a slot that ends as
+    a static line: job status, cells run), fed by nbclient's ``on_cell_executed`` hook.
+    Outside a kernel ``bar`` is None and papermill draws its own text bar."""
+
+    _END = {"ok": "finished", "stopped": "stopped", "cancelled": "stopped"}
+
+    def __init__(self, spec: JobSpec) -> None:
+        from mlkit._display import ProgressBar, ProgressState, can_draw_widgets
+
+        self.bar: Any = None
+        if not can_draw_widgets():
+            return
+        import nbformat
+
+        try:
+            nb = nbformat.read(spec.notebook, as_version=4)
+            total = sum(c.cell_type == "code" for c in nb.cells) + (1 if spec.parameters else 0)
+        except Exception:  # papermill reports an unreadable notebook itself
+            total = None
+        self.state = ProgressState(f"job {Path(spec.notebook).stem}", total=total, unit="cell")
+        self.bar = ProgressBar(self.state)
+
+    def executed(self, **_: Any) -> None:
+        self.state.update(self.state.position + 1)
+        self.bar.refresh()
+
+    def close(self, outcome: JobOutcome) -> None:
+        if self.bar is None:
+            return
+        status = self._END.get(outcome.status, "failed")
+        self.bar.close(status, note="" if outcome.ok else outcome.summary())
 
 
 def _tail(path: str, limit: int = 20_000) -> str:

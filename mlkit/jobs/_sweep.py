@@ -113,8 +113,9 @@ def sweep(
     name : str, optional
         Name of the parent MLflow run (default ``"<notebook> sweep"``).
     progress : bool, optional
-        Progress bar (tqdm.auto: a widget in a kernel, text in a terminal); default on in a
-        kernel or an interactive terminal.
+        Progress bar (a tqdm widget in a kernel that ends as a static line, so the saved
+        notebook keeps the outcome; text in a terminal); default on in a kernel or an
+        interactive terminal.
     verbose : bool, optional
         Print the summary table at the end (default: outside a kernel, where a returned
         DataFrame is not displayed).
@@ -139,9 +140,9 @@ def sweep(
     import mlflow
     import pandas as pd
     from distributed import Event, as_completed, wait
-    from tqdm.auto import tqdm
 
     from mlkit import track
+    from mlkit._display import ProgressBar, ProgressState
     from mlkit.cluster import get_client
     from mlkit.jobs._tracking import (
         DEFAULT_EXPERIMENT,
@@ -221,7 +222,9 @@ def sweep(
             ): i
             for i, spec in enumerate(specs)
         }
-        bar = tqdm(total=len(specs), unit="job", desc=f"sweep {path.stem}", disable=not show)
+        state = ProgressState(f"sweep {path.stem}", total=len(specs), unit="job")
+        bar = ProgressBar(state, enabled=show)
+        ended = "failed"
         try:
             failed = 0
             for future in as_completed(futures):
@@ -233,9 +236,12 @@ def sweep(
                 outcomes[i] = outcome
                 record_child(i, outcome)
                 failed += outcome.status != "ok"
-                bar.update(1)
-                bar.set_postfix(not_ok=failed, refresh=True)
+                n = state.position + 1
+                state.update(n, {"ok": n - failed, "not_ok": failed})
+                bar.refresh()
+            ended = "finished" if not failed else "failed"
         except KeyboardInterrupt:
+            ended = "stopped"
             # Stop running kernels (their watchdogs poll the event), skip queued jobs, record
             # what ran, then let track.run mark the parent KILLED. The cluster stays usable.
             Event(cancel_name, client=client).set()
@@ -252,7 +258,7 @@ def sweep(
                     record_child(i, outcome)
             raise
         finally:
-            bar.close()
+            bar.close(ended)  # a static final line: jobs ok / not ok, in the saved notebook too
             for future in futures:
                 future.release()
         table = _table(points, outcomes, child_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import shlex
+import textwrap
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -17,7 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import parse_argstring
 
 from mlkit.exceptions import MlkitError
-from mlkit.magics._registry import SUBCOMMANDS, subcommand
+from mlkit.magics._registry import SUBCOMMANDS, plain_text, subcommand
 
 __all__ = ["MLScaleMagics", "load_ipython_extension", "unload_ipython_extension", "subcommand"]
 
@@ -81,14 +82,20 @@ class MLScaleMagics(Magics):
                     f"%mlscale help: unknown subcommand {topic!r}; choose one of: "
                     + self._choices()
                 )
-            print(sub.func.parser.format_help())
+            print(plain_text(sub.func.parser.format_help()))
             return
         width = max(len(n) for n in SUBCOMMANDS)
         lines = ["%mlscale subcommands (use `%mlscale help NAME` for options):"]
         for n in sorted(SUBCOMMANDS):
             sub = SUBCOMMANDS[n]
             usage = f"{'%%' if sub.cell else '%'}mlscale {n}"
-            lines.append(f"  {usage.ljust(width + 10)}  {sub.summary}")
+            lead = f"  {usage.ljust(width + 10)}  "
+            # Whole summaries, wrapped under their column rather than cut.
+            lines.append(
+                textwrap.fill(
+                    sub.summary, width=100, initial_indent=lead, subsequent_indent=" " * len(lead)
+                )
+            )
         print("\n".join(lines))
 
 

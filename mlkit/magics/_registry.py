@@ -7,11 +7,12 @@ and calls exactly one API function; it holds no logic.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand", "positive_int"]
+__all__ = ["Subcommand", "SUBCOMMANDS", "subcommand", "positive_int", "plain_text"]
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,44 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")  # :func:`mlkit.up` -> mlkit.up
+_LITERAL = re.compile(r"``([^`]+)``")  # ``objective`` -> objective
+
+
+def plain_text(text: str) -> str:
+    """Drop reStructuredText markup (``literals``, :role:`targets`) for a terminal or cell.
+
+    Examples
+    --------
+    >>> plain_text("Tune the ``objective``; see :func:`~mlkit.tune.tune`.")
+    'Tune the objective; see mlkit.tune.tune.'
+    """
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text))
+
+
 def _summary(doc: str) -> str:
-    """First sentence line of a docstring, skipping the usage block magic_arguments prepends."""
+    """The docstring's first paragraph as one plain-text line.
+
+    ``magic_arguments`` prepends a ``::`` usage block (indented lines); the summary is the first
+    unindented paragraph after it, joined across its lines so no sentence is cut.
+
+    Examples
+    --------
+    >>> _summary("::\n\n  %x [-n N]\n\nDo a thing (rows,\ncolumns) with ``y``.\n\nMore.")
+    'Do a thing (rows, columns) with y.'
+    """
+    paragraph: list[str] = []
     for line in doc.splitlines():
         text = line.strip()
-        if text and text != "::" and not line.startswith((" ", "\t")) and not text.startswith("%"):
-            return text
-    return ""
+        indented = line.startswith((" ", "\t"))
+        if not paragraph:
+            if text and text != "::" and not indented and not text.startswith("%"):
+                paragraph.append(text)
+            continue
+        if not text or text == "::" or indented:
+            break
+        paragraph.append(text)
+    return plain_text(" ".join(paragraph))
 
 
 def subcommand(

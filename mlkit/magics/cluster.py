@@ -119,15 +119,22 @@ def status(ctx: Any, args: Any, cell: str | None) -> Any:
 @magic_arguments()
 @argument("n", type=_positive, help="number of workers")
 def scale(ctx: Any, args: Any, cell: str | None) -> Any:
-    """Scale the active cluster to N workers.
+    """Scale the active cluster to N workers (the live cluster widget follows).
 
     ::
 
         In [1]: %mlscale scale 3
     """
+    from mlkit._display import in_kernel
     from mlkit.cluster import scale as api_scale
 
-    return api_scale(args.n)
+    st = api_scale(args.n)
+    if in_kernel():
+        # The one live widget redraws itself (and its saved static form); a second, static
+        # table here would only disagree with it later.
+        print(f"scaled to {st.n_workers} workers")
+        return None
+    return st
 
 
 @subcommand("logs")

@@ -57,7 +57,7 @@ def _defines_objective(cell: str) -> bool:
 @argument("--experiment", default=None, help="MLflow experiment")
 @argument("--no-track", action="store_true", help="do not record MLflow runs")
 def tune(ctx: Any, args: Any, cell: str | None) -> None:
-    """Tune the ``objective`` the cell defines; the study lands in ``study``.
+    """Tune the objective(trial) function the cell defines; the finished study is bound to `study`.
 
     ::
 

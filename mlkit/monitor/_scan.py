@@ -203,7 +203,7 @@ def _tree(parts: list[Any], merge: Callable[..., Any]) -> Any:
 def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return progress
-    from mlkit.widgets import in_kernel
+    from mlkit._display import in_kernel
 
     return in_kernel() or sys.stderr.isatty()
 
@@ -212,20 +212,29 @@ def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
     from mlkit._interrupt import interruptible
 
+    view = None
     # Interrupted (or failed): the cluster is freed now, not when the futures are collected.
     with interruptible(client) as scope:
         futures = scope.track(client.compute(objs))
-        if _show_progress(progress):
-            from distributed import progress as dask_progress
+        try:
+            if _show_progress(progress):
+                from mlkit._display import DaskProgress, can_draw_widgets
 
-            from mlkit.widgets import in_kernel
+                if can_draw_widgets():
+                    view = DaskProgress(futures, "scanning the logs")  # ends as a static line
+                else:  # the text bar writes to stdout; keep stdout for results
+                    from distributed import progress as dask_progress
 
-            if in_kernel():
-                dask_progress(futures, notebook=True)
-            else:  # the text bar writes to stdout; keep stdout for results
-                with contextlib.redirect_stdout(sys.stderr):
-                    dask_progress(futures, notebook=False)
-        return client.gather(futures)
+                    with contextlib.redirect_stdout(sys.stderr):
+                        dask_progress(futures, notebook=False)
+            results = client.gather(futures)
+        except BaseException as exc:
+            if view is not None:
+                view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
+        if view is not None:
+            view.close("finished")
+        return results
 
 
 def _get_client(client: Any) -> Any:

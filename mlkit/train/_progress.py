@@ -1,17 +1,19 @@
-"""Progress of a training job: a tqdm widget (ipywidgets) in a kernel, a text bar elsewhere.
+"""Progress of a training job: the shared progress state, drawn by :mod:`mlkit._display`.
 
 The job's client loop feeds :meth:`Progress.update` with what the workers streamed back; the
-bar only draws that state (tqdm.notebook is an ipywidgets widget, tqdm.std writes to stderr).
+bar only draws that state (a tqdm ipywidgets bar in a kernel, a text bar on stderr elsewhere).
+When the job ends the notebook output is replaced by a static snapshot: the outcome ("stopped
+early at round 72, best 62" is a success), the kept metrics and the metric history with the
+best round marked, so a saved or papermill-written notebook keeps it.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from mlkit.widgets import in_kernel
+from mlkit._display import ProgressBar, ProgressState
 
-__all__ = ["Progress", "format_metrics"]
+__all__ = ["Progress", "format_metrics", "early_stop_note"]
 
 
 def format_metrics(metrics: dict[str, Any]) -> dict[str, str]:
@@ -20,6 +22,17 @@ def format_metrics(metrics: dict[str, Any]) -> dict[str, str]:
     for key, value in metrics.items():
         out[key] = f"{value:.4g}" if isinstance(value, float) else str(value)
     return out
+
+
+def early_stop_note(stopped_at: int, best: int, unit: str = "round") -> str:
+    """The words for a run that early stopping ended.
+
+    Examples
+    --------
+    >>> early_stop_note(72, 62)
+    'stopped early at round 72, best 62'
+    """
+    return f"stopped early at {unit} {stopped_at}, best {best}"
 
 
 class Progress:
@@ -33,6 +46,8 @@ class Progress:
         Label in front of the bar.
     enabled : bool
         False draws nothing (the state is still kept, e.g. for tests).
+    unit : str
+        What one step is ("round", "epoch").
 
     Examples
     --------
@@ -40,49 +55,60 @@ class Progress:
     >>> p.update(3, {"valid-auc": 0.98765})
     >>> p.position, p.metrics
     (3, {'valid-auc': 0.98765})
+    >>> p.close("early", best=2); p.state.summary()
+    'xgboost: stopped early at round 3, best 2 (3/10 rounds) | valid-auc=0.9877'
     """
 
-    def __init__(self, total: int | None, desc: str, *, enabled: bool = True, initial: int = 0):
-        self.total = total
-        self.position = initial
-        self.metrics: dict[str, Any] = {}
-        self.status = "running"
-        self.bar: Any = None
-        if not enabled:
-            return
-        if in_kernel():
-            from mlkit._imports import require
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        *,
+        enabled: bool = True,
+        initial: int = 0,
+        unit: str = "round",
+    ) -> None:
+        self.state = ProgressState(desc, total=total, unit=unit, position=initial)
+        self.view = ProgressBar(self.state, enabled=enabled)
+        self.view.final_html = _history_html
 
-            require("ipywidgets")
-            from tqdm.notebook import tqdm
-        else:
-            from tqdm.std import tqdm
-        self.bar = tqdm(
-            total=total,
-            initial=initial,
-            desc=desc,
-            unit="step",
-            file=None if in_kernel() else sys.stderr,
-            dynamic_ncols=True,
-            leave=True,
-        )
+    # the attributes callers and tests read
+    @property
+    def total(self) -> int | None:
+        return self.state.total
+
+    @property
+    def position(self) -> int:
+        return self.state.position
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.state.metrics
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def bar(self) -> Any:
+        return self.view.bar
 
     def update(self, position: int | None, metrics: dict[str, Any]) -> None:
         """Move to ``position`` (None: stay) and show ``metrics``."""
-        new = self.position if position is None else int(position)
-        self.metrics = dict(metrics)
-        if self.bar is not None:
-            if new > self.position:
-                self.bar.update(new - self.position)
-            if metrics:
-                self.bar.set_postfix(format_metrics(metrics), refresh=True)
-        self.position = max(self.position, new)
+        self.state.update(position, metrics)
+        self.view.refresh()
 
-    def close(self, status: str = "finished") -> None:
-        """Finish the bar; ``status`` ("finished", "failed", "stopped") is shown in its label."""
-        self.status = status
-        if self.bar is None:
-            return
-        if status != "finished":
-            self.bar.set_description_str(f"{self.bar.desc.rstrip(': ')} ({status})", refresh=False)
-        self.bar.close()
+    def close(self, status: str = "finished", *, best: int | None = None) -> None:
+        """Finish: ``status`` is "finished", "early" (early stopping ended it: a success, with
+        ``best`` the kept step, 1-based), "stopped" (interrupted) or "failed"."""
+        note = ""
+        if status == "early":
+            best = best if best is not None else self.state.position
+            note = early_stop_note(self.state.position, best, self.state.unit)
+        self.view.close(status, note=note, best=best)
+
+
+def _history_html(state: ProgressState) -> str:
+    from mlkit.widgets.history import history_svg
+
+    return history_svg(state.history, best=state.best)

@@ -368,7 +368,7 @@ def torch(
         if log_data:
             log_datasets(run, {"training": ("train", data)})
         metric_log = MetricLog(run)
-        bar = Progress(epochs, f"torch {strategy} x{world}", enabled=progress)
+        bar = Progress(epochs, f"torch {strategy} x{world}", enabled=progress, unit="epoch")
         with Channel(client) as channel:
             futures = []
             for rank, addr in enumerate(addrs):

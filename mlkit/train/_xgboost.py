@@ -530,5 +530,25 @@ def _fit(
         for step, row in frame.iterrows():
             metric_log.add(int(step), {k: float(v) for k, v in row.items() if not pd.isna(v)})
         metric_log.flush(force=True)
-        bar.close("finished")
+        _close_bar(bar, booster, frame, early_stopping, rounds)
         return booster, history, early_stopping is not None
+
+
+def _close_bar(
+    bar: Progress, booster: Any, frame: pd.DataFrame, early_stopping: int | None, rounds: int
+) -> None:
+    """End the bar on what training did: the full history, and early stopping as a success."""
+    done = booster.num_boosted_rounds()
+    bar.state.history = [
+        (int(step), {k: float(v) for k, v in row.items() if not pd.isna(v)})
+        for step, row in frame.iterrows()
+    ]
+    bar.update(done, bar.state.history[-1][1] if bar.state.history else {})
+    if early_stopping is None:
+        bar.close("finished")
+        return
+    try:
+        best = int(booster.best_iteration) + 1  # 1-based, as the bar counts rounds
+    except AttributeError:
+        best = done
+    bar.close("early" if done < rounds else "finished", best=best)

@@ -68,6 +68,7 @@ class TuneProgress:
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
     message: str = ""
+    ended: float | None = None  # when the study finished: the clock stops there
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,6 +83,14 @@ class TuneProgress:
             else:
                 self.retried += 1
 
+    def finish(self) -> None:
+        """The study is over: nothing runs any more and the clock stops."""
+        with self._lock:
+            self.finished = True
+            self.running = 0
+            if self.ended is None:
+                self.ended = time.monotonic()
+
     # -- reading -------------------------------------------------------------------------------
     @property
     def multi(self) -> bool:
@@ -89,7 +98,7 @@ class TuneProgress:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.rows if r.state == state)

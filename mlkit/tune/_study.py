@@ -37,7 +37,7 @@ def progress_from_trials(study: optuna.Study) -> TuneProgress:
     )
     for t in trials:
         p.record(row_from_trial(t))
-    p.finished = True
+    p.finish()
     return p
 
 
@@ -90,10 +90,12 @@ class Study(optuna.Study):
 
         return TuneWidget(self._view())
 
-    def _ipython_display_(self) -> None:
-        from mlkit.widgets import display_live
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # A finished study has nothing live to show: static HTML (summary, SVG plot, top
+        # trials) and text, which every frontend and a saved notebook keep.
+        from mlkit.widgets.tune import static_bundle
 
-        display_live(self)
+        return static_bundle(self._view())
 
     def _repr_html_(self) -> str:
         from mlkit.widgets.tune import render_html

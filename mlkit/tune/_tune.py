@@ -280,8 +280,7 @@ def tune(
         else:
             runner.run()
     finally:
-        prog.finished = True
-        prog.running = 0
+        prog.finish()
         if view is not None:
             view.close()
     return study
@@ -336,12 +335,11 @@ def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
     from mlkit.widgets import in_kernel
 
     if in_kernel() and available("ipywidgets"):
-        from IPython.display import display
-
         from mlkit.widgets.tune import TuneWidget
 
-        w = TuneWidget(prog)
-        display(w)
+        # the clock ticks from the first second: running trials and elapsed time show at once
+        w = TuneWidget(prog, tick=0.5)
+        w.show()
         return w
     return TextProgress(prog)
 
@@ -576,6 +574,7 @@ class _Driver:
         fut = self.executor.submit(job, key)
         self.in_flight[fut] = _Slot(trial_id, number, left)
         self.prog.running = len(self.in_flight)
+        self._refresh()  # show the trial running now, not when the first one ends
 
     def _collect(self, result: Any, slot: _Slot) -> Outcome:
         if isinstance(result, Outcome):

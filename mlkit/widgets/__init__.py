@@ -1,30 +1,17 @@
 """Notebook views of mlkit objects. Widgets draw state the API exposes; they never compute it.
 
 Three display levels, as in dask/distributed: a live ipywidgets widget in a kernel, static HTML
-elsewhere in Jupyter, plain text in a terminal.
+elsewhere in Jupyter, plain text in a terminal. Every widget's display bundle also carries the
+static HTML and text (see :mod:`mlkit._display`), and finished work leaves a static snapshot.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlkit._display import in_kernel
+
 __all__ = ["in_kernel", "display_live"]
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (where widgets can render), False in a terminal or script.
-
-    Examples
-    --------
-    >>> in_kernel()
-    False
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    return ip is not None and getattr(ip, "kernel", None) is not None
 
 
 def display_live(obj: Any) -> None:
@@ -32,14 +19,14 @@ def display_live(obj: Any) -> None:
 
     ``obj`` needs ``widget()``, ``_repr_html_()`` and ``__str__``.
     """
-    from mlkit._imports import available
+    from mlkit._display import can_draw_widgets, mimebundle
 
     if not in_kernel():
         print(obj)
         return
-    from IPython.display import HTML, display
+    from IPython.display import display
 
-    if available("ipywidgets"):
-        display(obj.widget())
+    if can_draw_widgets():
+        display(obj.widget())  # the widget's bundle carries its static HTML and text too
     else:
-        display(HTML(obj._repr_html_()))
+        display(mimebundle(obj._repr_html_(), str(obj)), raw=True)

@@ -12,6 +12,7 @@ import html
 import threading
 from typing import Any
 
+from mlkit._display import link_html
 from mlkit._imports import require
 from mlkit.cluster._status import ClusterStatus, format_bytes
 
@@ -69,25 +70,40 @@ class ClusterWidget:
             ]
         )
         self.last_status: ClusterStatus | None = None
+        self._address = ""  # the last address seen, so a stopped cluster still names itself
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.slots: list[Any] = []  # every output showing this widget (see show())
+        self._shown_key: tuple[Any, ...] | None = None
         self.refresh()
-        if self.last_status is not None and self.last_status.running:
-            self.scale_box.value = max(1, self.last_status.n_workers)
         if autostart:
             self.start()
 
     # -- polling -------------------------------------------------------------------------------
     def refresh(self) -> ClusterStatus:
-        """Read the cluster's status once and redraw."""
-        try:
-            st = self.cluster.status()
-        except Exception as exc:  # scheduler gone: draw the stopped state, keep the kernel alive
-            st = ClusterStatus(self.cluster.kind, "?", None, [], running=False)
-            self.message.value = f"<i>status unavailable: {html.escape(str(exc))}</i>"
-        self.last_status = st
-        self.draw(st)
+        """Read the cluster's status once and redraw (and refresh every output showing it)."""
+        with self._lock:
+            if getattr(self.cluster, "closed", False):
+                st = self._stopped()
+            else:
+                try:
+                    st = self.cluster.status()
+                except Exception as exc:  # scheduler gone: draw the stopped state
+                    st = self._stopped()
+                    self.message.value = f"<i>status unavailable: {html.escape(str(exc))}</i>"
+            if st.running:
+                self._address = st.address
+                if self.last_status is None or self.last_status.n_workers != st.n_workers:
+                    # scaled (here or elsewhere): the box follows the real count
+                    self.scale_box.value = max(1, st.n_workers)
+            self.last_status = st
+            self.draw(st)
+            self._publish(st)
         return st
+
+    def _stopped(self) -> ClusterStatus:
+        return ClusterStatus(self.cluster.kind, self._address or "", None, [], running=False)
 
     def start(self) -> None:
         """Start refreshing in the background (no-op if already running)."""
@@ -114,15 +130,17 @@ class ClusterWidget:
     # -- drawing -------------------------------------------------------------------------------
     def draw(self, st: ClusterStatus) -> None:
         e = html.escape
-        self.title.value = f"<b>mlkit cluster</b> ({e(st.kind)}) <code>{e(st.address)}</code>"
+        where = f" <code>{e(st.address)}</code>" if st.address else ""
+        self.title.value = f"<b>mlkit cluster</b> ({e(st.kind)}){where}"
         if not st.running:
             self.summary.value = "<b>stopped</b>"
             self.memory_bar.value = 0.0
+            self.memory_bar.bar_style = ""
             self.memory_label.value = ""
             self.gpu_table.value = ""
             self.dashboard.value = ""
-            self.scale_button.disabled = True
-            self.stop_button.disabled = True
+            for control in (self.scale_box, self.scale_button, self.stop_button):
+                control.disabled = True
             return
         self.summary.value = f"workers: <b>{st.n_workers}</b> &nbsp; threads: <b>{st.threads}</b>"
         frac = st.memory_used / st.memory_limit if st.memory_limit else 0.0
@@ -147,14 +165,57 @@ class ClusterWidget:
         else:
             self.gpu_table.value = "<i>no GPUs</i>"
         link = st.dashboard_link
-        self.dashboard.value = (
-            f'dashboard: <a href="{e(link)}" target="_blank">{e(link)}</a>'
-            if link
-            else "dashboard: off"
-        )
+        self.dashboard.value = f"dashboard: {link_html(link)}" if link else "dashboard: off"
         can_scale = self.cluster.deploy is not None
+        self.scale_box.disabled = not can_scale
         self.scale_button.disabled = not can_scale
         self.stop_button.disabled = False
+
+    # -- display -------------------------------------------------------------------------------
+    def show(self) -> None:
+        """Display the widget in a new output whose static fallback follows the cluster."""
+        from mlkit._display import Slot
+
+        slot = Slot()
+        slot.show(self._repr_mimebundle_())
+        if slot.shown:
+            self.slots.append(slot)
+            self._shown_key = self._key(self.last_status)
+
+    @staticmethod
+    def _key(st: ClusterStatus | None) -> tuple[Any, ...] | None:
+        if st is None:
+            return None
+        return (st.running, st.address, st.n_workers, st.threads, st.dashboard_link)
+
+    def _publish(self, st: ClusterStatus) -> None:
+        """Keep every output's static HTML in step with the cluster (scale, stop); a stopped
+        cluster's outputs become static, so the saved notebook shows the final state."""
+        key = self._key(st)
+        if not self.slots or key == self._shown_key:
+            return
+        self._shown_key = key
+        data = self._static_bundle() if not st.running else self._repr_mimebundle_()
+        for slot in self.slots:
+            try:
+                slot.update(data)
+            except Exception:  # no display here any more (kernel shutting down)
+                pass
+
+    def _static_bundle(self) -> dict[str, Any]:
+        from mlkit._display import mimebundle
+
+        st = self.last_status
+        assert st is not None
+        return mimebundle(st._repr_html_(), str(st))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """ipywidgets' view of the box plus the status as static HTML and text (dask's way)."""
+        from mlkit._display import mimebundle
+
+        st = self.last_status
+        assert st is not None
+        return mimebundle(st._repr_html_(), str(st), None if not st.running else self.box)
 
     # -- controls ------------------------------------------------------------------------------
     def _on_scale(self, _button: Any = None) -> None:
@@ -182,9 +243,5 @@ class ClusterWidget:
         self.box.close()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        self.show()
 
-        display(self.box)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.box._repr_mimebundle_(**kwargs)

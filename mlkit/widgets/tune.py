@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 from typing import Any
 
 from mlkit._imports import require
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
 
-__all__ = ["TuneWidget", "render_html", "plot_svg"]
+__all__ = ["TuneWidget", "render_html", "plot_svg", "static_bundle"]
 
 _COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#aaaaaa", "FAIL": "#d62728"}
 
@@ -150,10 +151,17 @@ def render_html(progress: TuneProgress) -> str:
 class TuneWidget:
     """Live view of a running study.
 
+    Shown through a display slot whose bundle carries static HTML and text beside the widget;
+    a clock thread redraws it every ``tick`` seconds (running trials, elapsed time) until
+    :meth:`close`, which replaces the output by the study's final static view (summary, plot,
+    top trials) so saved and papermill-written notebooks keep it.
+
     Parameters
     ----------
     progress : mlkit.tune.TuneProgress
         The state to draw; call :meth:`update` after it changed.
+    tick : float or None
+        Seconds between clock redraws; None: no clock thread (tests drive ``update()``).
 
     Examples
     --------
@@ -165,7 +173,7 @@ class TuneWidget:
     1
     """
 
-    def __init__(self, progress: TuneProgress) -> None:
+    def __init__(self, progress: TuneProgress, tick: float | None = None) -> None:
         widgets = require("ipywidgets")
         self.progress = progress
         self.title = widgets.HTML()
@@ -177,31 +185,73 @@ class TuneWidget:
         self.box = widgets.VBox(
             [self.title, widgets.HBox([self.bar, self.count]), self.summary, self.plot, self.table]
         )
+        self.slot: Any = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.update()
+        if tick is not None and not progress.finished:
+            self._thread = threading.Thread(
+                target=self._tick, args=(tick,), name="mlkit-tune-clock", daemon=True
+            )
+            self._thread.start()
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every) and not self.progress.finished:
+            try:
+                self.update()
+            except Exception:  # the kernel's display went away: stop ticking quietly
+                return
 
     def update(self) -> None:
         """Redraw from the progress object."""
-        p = self.progress
-        self.title.value = (
-            f"<b>mlkit tune</b> &mdash; study <code>{html.escape(p.study_name)}</code>"
-        )
-        self.bar.max = max(1, p.total)
-        self.bar.value = min(p.done, p.total)
-        if p.finished:
-            self.bar.bar_style = "success" if p.done >= p.total else "warning"
-        self.count.value = f"{p.done} / {p.total} trials"
-        self.summary.value = summary_html(p)
-        self.plot.value = plot_svg(p)
-        self.table.value = top_table_html(p)
+        with self._lock:
+            p = self.progress
+            self.title.value = (
+                f"<b>mlkit tune</b> &mdash; study <code>{html.escape(p.study_name)}</code>"
+            )
+            self.bar.max = max(1, p.total)
+            self.bar.value = min(p.done, p.total)
+            if p.finished:
+                self.bar.bar_style = "success" if p.done >= p.total else "warning"
+            self.count.value = f"{p.done} / {p.total} trials"
+            self.summary.value = summary_html(p)
+            plot = plot_svg(p)
+            if plot != self.plot.value:
+                self.plot.value = plot
+            self.table.value = top_table_html(p)
+
+    # -- display -------------------------------------------------------------------------------
+    def show(self) -> None:
+        """Display the widget (with its static fallback) in a slot :meth:`close` can replace."""
+        from mlkit._display import Slot
+
+        self.slot = Slot()
+        self.slot.show(self._repr_mimebundle_())
 
     def close(self) -> None:
-        """Final redraw (the widget stays on screen showing the finished study)."""
+        """Final redraw; a shown widget's output becomes the study's static final view."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.update()
+        if self.slot is not None:
+            self.slot.update(static_bundle(self.progress))
+            self.box.close()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.box)
+        display(self._repr_mimebundle_(), raw=True)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.box._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        from mlkit._display import mimebundle
+
+        return mimebundle(render_html(self.progress), str(self.progress), self.box)
+
+
+def static_bundle(progress: TuneProgress) -> dict[str, Any]:
+    """The study's final view without a widget: HTML (summary, SVG plot, top trials) + text."""
+    from mlkit._display import mimebundle
+
+    return mimebundle(render_html(progress), str(progress))

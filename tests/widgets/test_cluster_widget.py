@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import mlkit
 from mlkit.widgets.cluster import ClusterWidget
 from tests._wait import wait_for, wait_until_false
@@ -92,3 +94,76 @@ def test_one_row_per_gpu_is_drawn(cluster):
     assert w.gpu_table.value.count("<tr><td>GPU ") == 2
     assert "NVIDIA H100 80GB HBM3" in w.gpu_table.value and "7%" in w.gpu_table.value
     assert "dashboard: off" in w.dashboard.value
+
+
+def test_api_scale_redraws_the_live_widget_at_once(fresh_cluster):
+    w = fresh_cluster.widget()
+    w.stop()  # no background refresh: the redraw must come from the scale itself
+    mlkit.cluster.scale(3)
+    assert w.scale_box.value == 3 and "workers: <b>3</b>" in w.summary.value
+
+
+def test_scale_magic_updates_the_one_widget_instead_of_printing_a_table(fresh_cluster, shell):
+    w = fresh_cluster.widget()
+    w.stop()
+    # outside a kernel the magic still returns the status (terminal users see a table) ...
+    assert shell.run_line_magic("mlscale", "scale 1").n_workers == 1
+    # ... and the one live widget follows, box included
+    assert w.scale_box.value == 1 and "workers: <b>1</b>" in w.summary.value
+
+
+def test_stopped_widget_is_clean(fresh_cluster):
+    w = fresh_cluster.widget()
+    w.stop()
+    address = fresh_cluster.address
+    mlkit.cluster.down()
+    assert "?" not in w.title.value and address in w.title.value
+    assert w.summary.value == "<b>stopped</b>"
+    assert w.scale_box.disabled and w.scale_button.disabled and w.stop_button.disabled
+    assert w.dashboard.value == "" and w.memory_label.value == ""
+    bundle = w._static_bundle()
+    assert "stopped" in bundle["text/html"] and "?" not in bundle["text/plain"]
+    assert "application/vnd.jupyter.widget-view+json" not in bundle
+
+
+def test_dashboard_link_is_a_styled_anchor(cluster):
+    from mlkit.cluster._status import ClusterStatus
+
+    w = ClusterWidget(cluster, autostart=False)
+    st = cluster.status()
+    w.draw(ClusterStatus(st.kind, st.address, "http://127.0.0.1:8787/status", st.workers))
+    assert re.search(
+        r'<a href="http://127\.0\.0\.1:8787/status" target="_blank" rel="noopener" '
+        r'style="color:var\(--jp-content-link-color,#1976d2\);text-decoration:underline">',
+        w.dashboard.value,
+    )
+
+
+def test_widget_bundle_carries_the_static_status(cluster):
+    w = ClusterWidget(cluster, autostart=False)
+    data = w._repr_mimebundle_()
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == w.box.model_id
+    assert "workers: 2" in data["text/html"] and "workers: 2" in data["text/plain"]
+
+
+def test_dashboard_link_follows_dask_config(monkeypatch):
+    import dask.config
+
+    import mlkit.cluster._dashboard as dash
+
+    monkeypatch.setenv("MLKIT_DASHBOARD", "1")
+    mlkit.cluster.down()
+    c = mlkit.cluster.up(workers=1, threads_per_worker=1, memory_limit="1GB")
+    try:
+        port = c.client.scheduler_info()["services"]["dashboard"]
+        assert c.status().dashboard_link == f"http://127.0.0.1:{port}/status"
+        # jupyter-server-proxy present and the setting left at Dask's default: via the proxy
+        monkeypatch.setattr(dash, "server_proxy_installed", lambda: True)
+        assert c.status().dashboard_link == f"/proxy/{port}/status"
+        monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+        assert c.status().dashboard_link == f"/user/ada/proxy/{port}/status"
+        # a setting the user (or the hub) made wins, formatted by distributed itself
+        with dask.config.set({"distributed.dashboard.link": "https://hub.example/{port}/x"}):
+            assert c.status().dashboard_link == f"https://hub.example/{port}/x"
+    finally:
+        mlkit.cluster.down()

@@ -1,0 +1,410 @@
+"""The bottom display layer: where output goes, one progress abstraction, and final static states.
+
+Every view mlkit shows in a notebook follows two conventions:
+
+- its display bundle carries ``text/plain`` and ``text/html`` beside the ipywidgets view
+  (``application/vnd.jupyter.widget-view+json``), as ipywidgets' and dask's ``_repr_mimebundle_``
+  do, so frontends without the live widget (nbconvert, GitHub, a notebook reopened without its
+  kernel) fall back to the static HTML;
+- when its work ends, its output is replaced in place (``update_display`` on the display id it
+  was shown with) by a static bundle of the final state, so saved and papermill-written
+  notebooks keep the result instead of a widget whose model died with the kernel.
+
+State and drawing are separate: compute code feeds a :class:`ProgressState`; a
+:class:`ProgressBar` draws it with tqdm (``tqdm.notebook``, an ipywidgets bar, in a kernel;
+``tqdm.std`` on stderr elsewhere). Importing this module is cheap: IPython, tqdm and ipywidgets
+load only when something is drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "WIDGET_VIEW_MIME",
+    "in_kernel",
+    "can_draw_widgets",
+    "mimebundle",
+    "Slot",
+    "ProgressState",
+    "ProgressBar",
+    "bar_style",
+    "link_html",
+    "DaskProgress",
+]
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (where widgets can render), False in a terminal or script.
+
+    Examples
+    --------
+    >>> in_kernel()
+    False
+    """
+    ip = _ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def _ipython() -> Any:
+    if "IPython" not in sys.modules:  # nothing can be displaying if IPython was never imported
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def can_draw_widgets() -> bool:
+    """In a kernel and ipywidgets importable."""
+    if not in_kernel():
+        return False
+    from mlkit._imports import available
+
+    return available("ipywidgets")
+
+
+def mimebundle(html_text: str, plain: str, widget: Any = None) -> dict[str, Any]:
+    """A display bundle: the widget's view (if any) plus static HTML and plain text.
+
+    The widget entry is ipywidgets' own (``widget._repr_mimebundle_()``), so its model id and
+    version fields are exactly what the widget manager expects.
+
+    Examples
+    --------
+    >>> sorted(mimebundle("<b>2</b>", "2"))
+    ['text/html', 'text/plain']
+    """
+    data: dict[str, Any] = {"text/plain": plain, "text/html": html_text}
+    if widget is not None:
+        view = (widget._repr_mimebundle_() or {}).get(WIDGET_VIEW_MIME)
+        if view is not None:
+            data[WIDGET_VIEW_MIME] = view
+    return data
+
+
+class Slot:
+    """One output area, addressed by a display id: shown once, then updated in place.
+
+    Outside IPython nothing is displayed (the view prints or writes text itself).
+
+    Examples
+    --------
+    >>> s = Slot()
+    >>> s.show({"text/plain": "x"}); s.shown      # no IPython here: nothing shown
+    False
+    """
+
+    def __init__(self) -> None:
+        self.display_id = f"mlkit-{uuid.uuid4().hex}"
+        self.shown = False
+        self.last: dict[str, Any] | None = None
+
+    def show(self, data: dict[str, Any]) -> None:
+        if _ipython() is None:
+            return
+        from IPython.display import display
+
+        display(data, raw=True, display_id=self.display_id)
+        self.shown, self.last = True, data
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Replace what the slot shows (no-op before :meth:`show` or if unchanged)."""
+        if not self.shown or data == self.last:
+            return
+        from IPython.display import update_display
+
+        update_display(data, raw=True, display_id=self.display_id)
+        self.last = data
+
+
+def link_html(url: str, text: str | None = None) -> str:
+    """An ``<a>`` that looks like a link also inside a widget (JupyterLab's widget CSS unstyles
+    plain anchors).
+
+    Examples
+    --------
+    >>> link_html("http://127.0.0.1:8787/status").startswith('<a href="http://127.0.0.1:8787')
+    True
+    """
+    e = html.escape
+    return (
+        f'<a href="{e(url)}" target="_blank" rel="noopener" '
+        'style="color:var(--jp-content-link-color,#1976d2);text-decoration:underline">'
+        f"{e(text if text is not None else url)}</a>"
+    )
+
+
+# -- progress --------------------------------------------------------------------------------
+# status -> (bootstrap bar style, word shown in text). "early" is a success: the run ended
+# because it stopped improving, which is what early stopping asks for.
+_STYLES = {
+    "running": ("info", "running"),
+    "finished": ("success", "finished"),
+    "early": ("success", "stopped early"),
+    "stopped": ("warning", "interrupted"),
+    "failed": ("danger", "failed"),
+}
+_COLORS = {"info": "#2196f3", "success": "#4caf50", "warning": "#ff9800", "danger": "#f44336"}
+
+
+def bar_style(status: str) -> str:
+    """The ipywidgets ``bar_style`` for a progress status.
+
+    Examples
+    --------
+    >>> bar_style("early"), bar_style("failed")
+    ('success', 'danger')
+    """
+    return _STYLES.get(status, ("info", status))[0]
+
+
+@dataclass
+class ProgressState:
+    """What a long call has done so far: the one progress state every view draws.
+
+    Parameters
+    ----------
+    desc : str
+        Label, e.g. ``"xgboost"``.
+    total : int or None
+        Steps expected, if known.
+    unit : str
+        What a step is ("round", "epoch", "job", "task").
+
+    Examples
+    --------
+    >>> s = ProgressState("xgboost", total=150, unit="round")
+    >>> s.update(72, {"valid-logloss": 0.21})
+    >>> s.finish("early", note="stopped early at round 72, best 62")
+    >>> s.summary()
+    'xgboost: stopped early at round 72, best 62 (72/150 rounds) | valid-logloss=0.21'
+    """
+
+    desc: str
+    total: int | None = None
+    unit: str = "step"
+    position: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    status: str = "running"
+    note: str = ""
+    best: int | None = None  # the step the result keeps (early stopping's best round)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    def update(self, position: int | None, metrics: dict[str, Any] | None = None) -> None:
+        """Move to ``position`` (None: stay) and record ``metrics`` for it."""
+        if position is not None:
+            self.position = max(self.position, int(position))
+        if metrics:
+            self.metrics = dict(metrics)
+            self.history.append((self.position, dict(metrics)))
+
+    def finish(self, status: str = "finished", *, note: str = "", best: int | None = None) -> None:
+        """End the work: ``status`` is finished, early, stopped (interrupted) or failed."""
+        self.status, self.note, self.ended = status, note, time.monotonic()
+        if best is not None:
+            self.best = best
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def fraction(self) -> float:
+        """Share of the bar to fill: a successful end fills it (early stopping included)."""
+        if self.status in ("finished", "early"):
+            return 1.0
+        if not self.total:
+            return 0.0
+        return min(1.0, self.position / self.total)
+
+    def best_metrics(self) -> dict[str, Any]:
+        """Metrics recorded at the kept step (the last ones if no best step is known)."""
+        if self.best is not None:
+            for step, metrics in reversed(self.history):
+                if step == self.best:
+                    return metrics
+        return self.metrics
+
+    def headline(self) -> str:
+        word = self.note or _STYLES.get(self.status, ("", self.status))[1]
+        count = f"{self.position}/{self.total}" if self.total else f"{self.position}"
+        return f"{self.desc}: {word} ({count} {self.unit}s)"
+
+    def summary(self) -> str:
+        """One line of plain text: what happened, how far, the kept metrics."""
+        metrics = self.best_metrics()
+        if not metrics:
+            return self.headline()
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())
+        return f"{self.headline()} | {shown}"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def progress_html(state: ProgressState, extra: str = "") -> str:
+    """Static HTML of a progress state: a coloured bar, the headline, metrics, then ``extra``."""
+    e = html.escape
+    color = _COLORS[bar_style(state.status)]
+    pct = 100.0 * state.fraction
+    metrics = state.best_metrics()
+    label = "best" if state.best is not None else "last"
+    shown = (
+        f"<br><small>{label}: "
+        + ", ".join(f"{e(k)} <b>{e(_fmt(v))}</b>" for k, v in metrics.items())
+        + "</small>"
+        if metrics
+        else ""
+    )
+    return (
+        f'<div class="mlkit-progress" data-status="{e(state.status)}">'
+        f"<b>{e(state.headline())}</b> &middot; {state.elapsed:.1f} s"
+        f'<div style="width:320px;height:10px;background:#eee;border-radius:3px;margin:3px 0">'
+        f'<div style="width:{pct:.0f}%;height:10px;background:{color};border-radius:3px"></div>'
+        f"</div>{shown}{extra}</div>"
+    )
+
+
+class ProgressBar:
+    """Draws a :class:`ProgressState`: a tqdm widget in a kernel, a tqdm text bar elsewhere.
+
+    In a kernel the bar is shown in a :class:`Slot` whose bundle also carries static HTML and
+    plain text; :meth:`close` replaces it with the final static state (``final_html`` lets the
+    caller add e.g. a history chart).
+
+    Parameters
+    ----------
+    state : ProgressState
+    enabled : bool
+        False draws nothing (the state is still kept).
+
+    Examples
+    --------
+    >>> s = ProgressState("sweep", total=3, unit="job")
+    >>> bar = ProgressBar(s, enabled=False)
+    >>> s.update(3); bar.refresh(); bar.close()
+    >>> s.status
+    'finished'
+    """
+
+    def __init__(self, state: ProgressState, *, enabled: bool = True) -> None:
+        self.state = state
+        self.bar: Any = None
+        self.slot: Slot | None = None
+        self.final_html: Any = None  # callable(state) -> extra HTML for the final snapshot
+        self._drawn = state.position
+        if not enabled:
+            return
+        widgets = can_draw_widgets()
+        if widgets:
+            from tqdm.notebook import tqdm
+        else:
+            from tqdm.std import tqdm
+        kwargs: dict[str, Any] = {
+            "total": state.total,
+            "initial": state.position,
+            "desc": state.desc,
+            "unit": state.unit,
+            "dynamic_ncols": True,
+            "leave": True,
+        }
+        if widgets:
+            self.bar = tqdm(display=False, **kwargs)
+            self.slot = Slot()
+            self.slot.show(self._bundle(live=True))
+        else:
+            self.bar = tqdm(file=sys.stderr, **kwargs)
+
+    def _bundle(self, live: bool) -> dict[str, Any]:
+        extra = ""
+        if not live and self.final_html is not None:
+            try:
+                extra = self.final_html(self.state)
+            except Exception:  # a chart problem must not hide the result line
+                extra = ""
+        return mimebundle(
+            progress_html(self.state, extra),
+            self.state.summary(),
+            self.bar.container if live and self.bar is not None else None,
+        )
+
+    def refresh(self) -> None:
+        """Push the state's position and metrics to the bar."""
+        if self.bar is None:
+            return
+        st = self.state
+        if st.position > self._drawn:
+            self.bar.update(st.position - self._drawn)
+            self._drawn = st.position
+        if st.metrics:
+            self.bar.set_postfix({k: _fmt(v) for k, v in st.metrics.items()}, refresh=True)
+
+    def close(self, status: str | None = None, *, note: str = "", best: int | None = None) -> None:
+        """Finish the state (if ``status`` is given) and draw its final, static form."""
+        st = self.state
+        if status is not None:
+            st.finish(status, note=note, best=best)
+        elif not st.done:
+            st.finish("finished")
+        if self.bar is None:
+            return
+        self.refresh()
+        style = bar_style(st.status)
+        if st.note or st.status != "finished":
+            self.bar.set_description_str(f"{st.desc} ({st.note or _STYLES[st.status][1]})")
+        if self.slot is not None:
+            if st.status in ("finished", "early") and st.total:
+                # tqdm paints a bar short of its total red; a successful early end is not red
+                self.bar.total = max(self.bar.n, 1)
+            self.bar.close()
+            self.bar.container.children[1].bar_style = style
+            self.slot.update(self._bundle(live=False))
+            self.bar.container.close()  # its output now shows the static state
+        else:
+            self.bar.close()
+
+
+class DaskProgress:
+    """distributed's own progress widget for some futures, in a slot that ends static.
+
+    Only for a kernel with ipywidgets (text elsewhere stays distributed's ``TextProgressBar``).
+    The widget follows every task on the scheduler; :meth:`close` replaces it with one static
+    line (what finished, how long it took) so a saved notebook shows the outcome.
+
+    Examples
+    --------
+    >>> bar = DaskProgress(client.compute(objs), "profile")   # doctest: +SKIP
+    >>> bar.close("finished")                                  # doctest: +SKIP
+    """
+
+    def __init__(self, futures: list[Any], desc: str = "cluster work") -> None:
+        from distributed.diagnostics.progressbar import ProgressWidget
+
+        self.state = ProgressState(desc, total=len(futures), unit="result")
+        self.widget = ProgressWidget(futures, complete=True)  # updates itself on the IOLoop
+        self.slot = Slot()
+        self.slot.show(
+            mimebundle(progress_html(self.state), self.state.summary(), self.widget.widget)
+        )
+
+    def close(self, status: str = "finished") -> None:
+        st = self.state
+        if status in ("finished", "early"):
+            st.update(st.total)
+        st.finish(status)
+        self.slot.update(mimebundle(progress_html(st), st.summary()))
+        self.widget.widget.close()
