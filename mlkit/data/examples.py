@@ -170,19 +170,45 @@ def path(name: str) -> Path:
     return where
 
 
-def _frame(df: pd.DataFrame, npartitions: int | None) -> Any:
+def _check_npartitions(npartitions: int | None) -> None:
     if npartitions is None:
-        return df
+        return
     if isinstance(npartitions, bool) or not isinstance(npartitions, int) or npartitions < 1:
         raise DataError(
             f"npartitions must be a positive integer (or None for pandas), got {npartitions!r}"
         )
-    import dask.dataframe as dd
 
-    return dd.from_pandas(df, npartitions=npartitions, sort=False)
+
+def _slice(bounds: tuple[int, int], loader: Any, args: tuple) -> pd.DataFrame:
+    """One partition, built where it runs: workers read the wheel's file themselves, so the
+    task graph holds a function and two numbers, not megabytes of data."""
+    start, stop = bounds
+    return loader(*args).iloc[start:stop]
+
+
+def _frame(df: pd.DataFrame, npartitions: int | None, loader: Any, args: tuple) -> Any:
+    """``df`` itself, or a Dask DataFrame of ``npartitions`` row ranges of ``loader(*args)``."""
+    _check_npartitions(npartitions)
+    if npartitions is None:
+        return df
+    import dask.dataframe as dd
+    import numpy as np
+
+    # the row ranges dd.from_pandas(df, npartitions, sort=False) cuts: balanced, in order
+    sizes = [len(c) for c in np.array_split(np.arange(len(df)), min(npartitions, len(df)))]
+    ends = np.cumsum(sizes).tolist()
+    bounds = [(int(e - n), int(e)) for e, n in zip(ends, sizes, strict=True)]
+    return dd.from_map(_slice, bounds, args=[loader, args], meta=df.iloc[:0],
+                       enforce_metadata=False)
 
 
 def _pixels(name: str, side: int, npartitions: int | None) -> Any:
+    _check_npartitions(npartitions)
+    df = _pixel_frame(name, side)
+    return _frame(df, npartitions, _pixel_frame, (name, side))
+
+
+def _pixel_frame(name: str, side: int) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
@@ -192,7 +218,7 @@ def _pixels(name: str, side: int, npartitions: int | None) -> Any:
         raise DataError(f"{name}: expected {side * side} pixels a row, found {pixels.shape[1]}")
     df = pd.DataFrame(pixels, columns=[f"p{i}" for i in range(side * side)])
     df["target"] = labels.astype("int64")
-    return _frame(df, npartitions)
+    return df
 
 
 def digits(npartitions: int | None = None) -> Any:
@@ -272,6 +298,11 @@ def reviews(npartitions: int | None = None, *, dropna: bool = True) -> Any:
     >>> df = mlkit.data.examples.reviews()                 # doctest: +SKIP
     >>> df[["text", "rating"]].head(2)                     # doctest: +SKIP
     """
+    _check_npartitions(npartitions)
+    return _frame(_reviews(dropna), npartitions, _reviews, (dropna,))
+
+
+def _reviews(dropna: bool) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.read_parquet(path("reviews")).rename(columns=_REVIEW_COLUMNS)
@@ -280,7 +311,7 @@ def reviews(npartitions: int | None = None, *, dropna: bool = True) -> Any:
         raise DataError(f"reviews: the file has no columns {missing}")
     if dropna:
         df = df[df["text"].notna()].reset_index(drop=True)
-    return _frame(df[list(_REVIEW_COLUMNS.values())], npartitions)
+    return df[list(_REVIEW_COLUMNS.values())]
 
 
 _ML_PARTS = {"ratings": "movielens", "items": "movielens-items", "users": "movielens-users"}
@@ -304,10 +335,15 @@ def movielens(part: str = "ratings", npartitions: int | None = None) -> Any:
     >>> ratings = mlkit.data.examples.movielens()           # doctest: +SKIP
     >>> movies = mlkit.data.examples.movielens("items")     # doctest: +SKIP
     """
-    import pandas as pd
-
     if part not in _ML_PARTS:
         raise DataError(f"part={part!r}: choose one of {sorted(_ML_PARTS)}")
+    _check_npartitions(npartitions)
+    return _frame(_movielens(part), npartitions, _movielens, (part,))
+
+
+def _movielens(part: str) -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.read_parquet(path(_ML_PARTS[part])).rename(
         columns={"movie_id": "item_id", "movie_title": "title"}
     )
@@ -315,4 +351,4 @@ def movielens(part: str = "ratings", npartitions: int | None = None) -> Any:
         df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
         df = df.sort_values(["timestamp", "user_id", "item_id"], kind="stable")
         df = df.reset_index(drop=True)
-    return _frame(df, npartitions)
+    return df

@@ -60,6 +60,10 @@ def test_npartitions_gives_the_same_rows_as_a_dask_frame():
     ddf = examples.digits(npartitions=4)
     assert isinstance(ddf, dd.DataFrame) and ddf.npartitions == 4
     assert ddf.compute().equals(examples.digits())
+    ratings = examples.movielens(npartitions=3)
+    assert ratings.npartitions == 3
+    assert ratings.compute().equals(examples.movielens())
+    assert ratings.timestamp.map_partitions(lambda s: s.is_monotonic_increasing).compute().all()
     with pytest.raises(DataError, match="npartitions must be a positive integer"):
         examples.digits(npartitions=0)
 
