@@ -300,7 +300,41 @@ class Cluster:
                 info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name"))
             )
         ]
-        return ClusterStatus(self.kind, self.address, self.dashboard_link, workers)
+        return ClusterStatus(self.kind, self.address, self.dashboard_link, workers,
+                             preflight=self._status_preflight(info))
+
+    # -- what the workers reach (see _preflight) -----------------------------------------------
+    _preflight: Any = None
+    _preflight_workers: frozenset[str] = frozenset()
+
+    @property
+    def preflight(self) -> Any:
+        """What the workers really reach (:class:`mlkit.cluster._preflight.Preflight`).
+
+        Probed on ``connect`` and again whenever the set of workers changes; a cluster mlkit
+        started on this machine shares its disk by construction and is not probed.
+        """
+        from mlkit.cluster import _preflight
+
+        if self.kind in ("local", "cuda"):
+            if self._preflight is None:
+                self._preflight = _preflight.local()
+            return self._preflight
+        now = frozenset(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        if self._preflight is None or now != self._preflight_workers:
+            pf = _preflight.run(self.client)
+            if not now:
+                return pf  # no worker to ask yet: not an answer worth keeping
+            self._preflight, self._preflight_workers = pf, now
+        return self._preflight
+
+    def _status_preflight(self, info: dict[str, Any]) -> Any:
+        if self.kind in ("local", "cuda"):
+            return None
+        try:
+            return self.preflight
+        except Exception:  # a worker leaving mid-probe; the next refresh probes again
+            return self._preflight
 
     # -- control -------------------------------------------------------------------------------
     def scale(self, n: int, timeout: float = 60.0) -> ClusterStatus:
@@ -589,7 +623,18 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         # A cluster object passed in is owned by the caller: we only close the client.
         _ACTIVE = Cluster(client, None, "remote", spec)
         _ACTIVE._user_cluster = deploy_obj  # type: ignore[attr-defined]
+        _connect_preflight(_ACTIVE)
         return _ACTIVE
+
+
+def _connect_preflight(c: Cluster) -> None:
+    """Probe the workers now, before the first job; a failure here is reported in the status."""
+    import logging
+
+    try:
+        c.preflight  # noqa: B018 - the property probes and caches
+    except Exception as exc:
+        logging.getLogger("mlkit").warning("cluster preflight failed: %s", exc)
 
 
 def current() -> Cluster | None:

@@ -152,6 +152,8 @@ class ClusterWidget:
             if link
             else "dashboard: off"
         )
+        if getattr(st, "preflight", None) is not None:  # workers on other hosts: what they reach
+            self.dashboard.value += st.preflight._repr_html_()
         can_scale = self.cluster.deploy is not None
         self.scale_button.disabled = not can_scale
         self.stop_button.disabled = False
