@@ -305,7 +305,7 @@ class Cluster:
 
     # -- what the workers reach (see _preflight) -----------------------------------------------
     _preflight: Any = None
-    _preflight_workers: frozenset[str] = frozenset()
+    _preflight_workers: Any = None
 
     @property
     def preflight(self) -> Any:
@@ -320,10 +320,12 @@ class Cluster:
             if self._preflight is None:
                 self._preflight = _preflight.local()
             return self._preflight
-        now = frozenset(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        workers = frozenset(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        # Probe again when the workers, the shared store or the tracking URI change.
+        now = (workers, _preflight.context())
         if self._preflight is None or now != self._preflight_workers:
             pf = _preflight.run(self.client)
-            if not now:
+            if not workers:
                 return pf  # no worker to ask yet: not an answer worth keeping
             self._preflight, self._preflight_workers = pf, now
         return self._preflight

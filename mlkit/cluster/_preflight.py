@@ -34,7 +34,9 @@ from typing import Any
 from mlkit import _store, config
 from mlkit.exceptions import ClientOnlyPathError
 
-__all__ = ["WorkerReach", "Preflight", "run", "local", "require_reachable", "place"]
+__all__ = [
+    "WorkerReach", "Preflight", "run", "local", "require_reachable", "place", "is_remote",
+]
 
 _PROBE_TIMEOUT = 5.0  # seconds a worker may spend on the tracking server's /health
 
@@ -190,6 +192,11 @@ def local() -> Preflight:
     """The answer for a cluster mlkit started on this machine: it shares everything."""
     return Preflight(socket.gethostname(), str(config.home_path()), [], _safe_store(),
                      _tracking_uri(), 0.0, probed=False)
+
+
+def context() -> tuple[str | None, str, str]:
+    """What a preflight's answer depends on besides the workers: store, its options, tracking."""
+    return _safe_store(), os.environ.get("MLKIT_STORE_OPTIONS", ""), _tracking_uri()
 
 
 def _safe_store() -> str | None:
@@ -349,11 +356,14 @@ def _existing_parent(path: str) -> Path:
     return p if p.is_dir() else p.parent
 
 
-def require_reachable(path: Any, what: str, *, preflight: Preflight | None = None) -> None:
+def require_reachable(path: Any, what: str, *, preflight: Preflight | None = None,
+                      hint: str | None = None) -> None:
     """Refuse, before anything is written, a path the workers of the active cluster cannot see.
 
     A no-op without a cluster, for a cluster that shares the client's disk, and for URLs (the
     object store decides). A local path passes only if every worker sees the same folder.
+
+    ``hint`` replaces the generic way out (e.g. "start a tracking server with --serve-artifacts").
 
     Raises
     ------
@@ -376,22 +386,30 @@ def require_reachable(path: Any, what: str, *, preflight: Preflight | None = Non
         shared = _dir_shared(pf, _existing_parent(text))
     if shared:
         return
-    raise ClientOnlyPathError(_refusal(text, what, pf), path=text)
+    raise ClientOnlyPathError(_refusal(text, what, pf, hint), path=text)
 
 
-def _refusal(text: str, what: str, pf: Preflight) -> str:
+def is_remote() -> bool:
+    """True when the active cluster's workers do not share the client's disk (probed)."""
+    pf = _active_preflight()
+    return pf is not None and pf.remote
+
+
+def _refusal(text: str, what: str, pf: Preflight, hint: str | None = None) -> str:
     hosts = ", ".join(pf.hosts)
     store = pf.store
     way = (
-        f"use a path in the shared store (MLKIT_STORE={store}, e.g. mlkit._store.join('...'))"
+        f"use a path in the shared store (MLKIT_STORE={store}, e.g. "
+        "mlkit.config.store_path('data', ...))"
         if store else
         "set MLKIT_STORE to an object-store URL (e.g. s3://bucket/mlkit) that every host reaches"
     )
-    return (
-        f"{what} {text!r} is on the client's disk only: the workers (on {hosts}) do not share "
-        f"this machine's disk, so they cannot see it. Pass an object-store URL instead (e.g. "
-        f"s3://bucket/...), a folder on a mount every host shares, or {way}"
-    )
+    head = (f"{what} {text!r} is on the client's disk only: the workers (on {hosts}) do not "
+            f"share this machine's disk, so they cannot see it. ")
+    if hint:
+        return head + hint
+    return head + (f"Pass an object-store URL instead (e.g. s3://bucket/...), a folder on a mount "
+                   f"every host shares, or {way}")
 
 
 def place(path: Any, what: str, storage_options: dict[str, Any] | None = None

@@ -117,6 +117,7 @@ class Host:
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
         }
+        env.update(self.net.env)
         env.update(extra or {})
         return env
 
@@ -169,11 +170,13 @@ class TestNet:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, names: Iterable[str], tag: str = "") -> None:
+    def __init__(self, names: Iterable[str], tag: str = "",
+                 env: dict[str, str] | None = None) -> None:
         # The PID makes the names unique per test process; ``tag`` tells two nets of one apart.
         self.prefix = f"mlk-{os.getpid()}{tag}-"
         self.run_dir = Path(f"/run/{self.prefix.rstrip('-')}")
         self.hosts: dict[str, Host] = {}
+        self.env = dict(env or {})  # every host's environment (credentials, endpoints ...)
         for i, name in enumerate(names):
             self.hosts[name] = Host(self, name, f"{SUBNET}.{10 + i}")
         self._made_netns: list[str] = []
@@ -295,6 +298,19 @@ class TestNet:
              "--local-directory", "/tmp/dask-worker"],
             name=f"worker@{host}", env=env,
         )
+
+
+def start_moto(host: Host, port: int = 5000, bucket: str = "mlkit") -> str:
+    """moto's real S3 server on ``host``; returns its endpoint URL (the bucket made)."""
+    host.popen(["moto_server", "-H", host.addr, "-p", str(port)], name=f"moto@{host.name}")
+    endpoint = f"http://{host.addr}:{port}"
+    code = ("import s3fs, sys\n"
+            "try:\n s3fs.S3FileSystem(endpoint_url=sys.argv[1]).mkdir(sys.argv[2])\n"
+            "except Exception as e:\n print(e); sys.exit(1)")
+    wait_for(lambda: host.run([sys.executable, "-c", code, endpoint, bucket],
+                              check=False).returncode == 0,
+             timeout=60, interval=0.5, what=f"moto's S3 server on {host.name}")
+    return endpoint
 
 
 class Session:

@@ -18,6 +18,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _hosts  # noqa: E402
 
 WORKER_HOSTS = ("worker1", "worker2")
+HOSTS = ["scheduler", *WORKER_HOSTS, "client"]
+S3_PORT = 5000
+# Every host is configured for the object store (moto's S3 server on the scheduler host), the
+# way real hosts have their cloud credentials; mlkit sends the workers nothing but URLs.
+HOST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL": f"http://{_hosts.SUBNET}.10:{S3_PORT}",
+}
 
 
 @pytest.fixture(scope="session")
@@ -26,12 +36,18 @@ def net():
     if reason:
         pytest.fail(f"the multi-host tests cannot build their test hosts: {reason}",
                     pytrace=False)
-    with _hosts.TestNet(["scheduler", *WORKER_HOSTS, "client"]) as n:
+    with _hosts.TestNet(HOSTS, env=HOST_ENV) as n:
         yield n
 
 
 @pytest.fixture(scope="session")
-def scheduler(net):
+def s3(net):
+    """moto's S3 server on the scheduler host with a bucket ``mlkit``: its endpoint URL."""
+    return _hosts.start_moto(net["scheduler"], S3_PORT, "mlkit")
+
+
+@pytest.fixture(scope="session")
+def scheduler(net, s3):
     """``tcp://192.0.2.10:8786``, with one worker on each worker host."""
     address = net.start_scheduler("scheduler")
     for h in WORKER_HOSTS:
