@@ -434,6 +434,7 @@ def up(
     host: str | None = None,
     dashboard: bool | None = None,
     timeout: float = 120.0,
+    scheduler: str | None = None,
     **options: Any,
 ) -> Cluster:
     """Start a cluster (or return the running one) and make it the active cluster.
@@ -462,6 +463,11 @@ def up(
         Start the Dask dashboard (default on, bound to ``host`` on a free port).
     timeout : float
         Seconds to wait for the workers.
+    scheduler : str, optional
+        Join this running scheduler (``tcp://HOST:PORT``) instead of starting a cluster, as
+        :func:`connect` does. Default: Dask's own ``DASK_SCHEDULER_ADDRESS`` (or its
+        ``scheduler-address`` setting) when set, so a notebook written with ``%mlscale up`` runs
+        unchanged against a cluster on other hosts; the local-cluster options are then unused.
     **options
         Passed to the cluster class.
 
@@ -479,6 +485,9 @@ def up(
     >>> mlkit.cluster.down()                  # doctest: +SKIP
     """
     global _ACTIVE
+    joined = _scheduler_to_join(scheduler, cluster)
+    if joined is not None:
+        return connect(joined, replace=replace)
     p = plan(
         workers,
         gpus,
@@ -558,6 +567,29 @@ def _wait_for_workers(client: Any, deploy: Any, n: int, timeout: float) -> None:
             raise ClusterError(f"{n} workers did not join within {timeout:.0f}s (logs: "
                                f"{getattr(deploy, 'log_dir', '?')})")
         time.sleep(0.05)
+
+
+def _scheduler_to_join(scheduler: str | None, cluster: str | None) -> str | None:
+    """The scheduler ``up`` joins instead of starting one: the argument, else Dask's setting."""
+    if scheduler is not None:
+        if cluster is not None:
+            raise ConfigError("scheduler= joins a running scheduler and cluster= starts one: "
+                              "pass one of them")
+        return scheduler
+    if cluster is not None:
+        return None
+    # The environment first: dask reads DASK_* only when it is imported, and a notebook may set
+    # it in a cell after that.
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if env:
+        return env
+    import sys
+
+    if "dask" in sys.modules:
+        configured = sys.modules["dask"].config.get("scheduler-address", None)
+        if configured:
+            return str(configured)
+    return None
 
 
 def _normalise_address(address: str) -> str:

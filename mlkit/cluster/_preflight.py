@@ -190,8 +190,10 @@ class Preflight:
 
 def local() -> Preflight:
     """The answer for a cluster mlkit started on this machine: it shares everything."""
+    # Nothing is asked or created here (no tracking store touched): it is called on every
+    # data call of a local cluster.
     return Preflight(socket.gethostname(), str(config.home_path()), [], _safe_store(),
-                     _tracking_uri(), 0.0, probed=False)
+                     os.environ.get("MLFLOW_TRACKING_URI", ""), 0.0, probed=False)
 
 
 def context() -> tuple[str | None, str, str]:
