@@ -32,4 +32,5 @@ def test_end_to_end_notebook_runs_against_the_remote_scheduler(net, scheduler, s
         "import s3fs; print(s3fs.S3FileSystem().ls('mlkit/e2e/data'))").stdout
     assert "part." in listing, listing
     # No cluster of its own was started on the client host (`%mlscale up` joined the remote one).
-    assert "dask-scratch" not in client.run(["ls", "-A", "/tmp/work", "/tmp"]).stdout
+    scratch = client.run(["sh", "-c", "ls -d /tmp/mlkit-e2e-*/dask-scratch"], check=False)
+    assert scratch.returncode != 0, scratch.stdout

@@ -42,3 +42,14 @@ def test_xgboost_checkpoints_need_a_store_and_go_there_and_resume_from_it(remote
     assert "round-000015.ubj" in files and "round-000010.ubj" in files, files
     for h in ("client", "worker1", "worker2"):
         assert "checkpoints" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout, h
+
+
+def test_batch_scoring_refuses_a_model_store_only_the_client_has(remote):
+    out = remote.run(
+        "r = mlkit.train.xgboost(xgb_train, 'target', params={'nthread': 1}, rounds=3,"
+        " track=False, progress=False)\n"
+        "uri = r.log_model('m')\n"
+        "mlkit.serve.batch_predict(xgb_train.drop(columns='target'), uri)")
+    assert out["type"] == "ClientOnlyPathError", out
+    assert "the model's artifacts 'file:///tmp/work/.mlkit/" in out["message"], out["message"]
+    assert "--serve-artifacts" in out["message"]
