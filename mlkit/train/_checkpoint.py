@@ -25,7 +25,8 @@ from mlkit import config
 from mlkit.exceptions import ConfigError
 
 __all__ = [
-    "folder", "write_atomic", "latest", "prune", "clear", "step_of", "as_where", "join", "glob",
+    "folder", "local_folder", "write_atomic", "latest", "prune", "clear", "step_of", "as_where",
+    "join", "glob",
     "exists", "read_text", "local_copy", "with_suffix",
 ]
 
@@ -103,6 +104,7 @@ def local_copy(path: Where) -> Iterator[str]:
         fs.get_file(p, local)
         yield local
 
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _STEP_RE = re.compile(r"-(\d+)\.[a-z]+$")
 
@@ -118,16 +120,26 @@ def folder(kind: str, name: str) -> Where:
     >>> folder("xgboost", "my-model").name        # doctest: +SKIP
     'my-model'
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ConfigError(
-            f"name={name!r} cannot name a checkpoint folder: use letters, digits, '_', '-' or '.'"
-        )
+    _check_name(name)
     from mlkit.cluster._preflight import place
 
     where, _ = place(config.home_path() / "checkpoints" / kind / name, "the checkpoint folder")
     if _is_url(where):
         return str(where)
     return config.home("checkpoints", kind, name)
+
+
+def local_folder(kind: str, name: str) -> Path:
+    """``<mlkit home>/checkpoints/<kind>/<name>`` on this machine, whatever the cluster."""
+    _check_name(name)
+    return config.home("checkpoints", kind, name)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"name={name!r} cannot name a checkpoint folder: use letters, digits, '_', '-' or '.'"
+        )
 
 
 def write_atomic(path: Where, write: Callable[[str], None]) -> None:
