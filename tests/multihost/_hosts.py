@@ -50,20 +50,17 @@ class HostsUnavailable(RuntimeError):
     """Network namespaces cannot be made here (not root, no iproute2, no unshare/nsenter)."""
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
-             interval: float = 0.1) -> Any:
-    """Poll ``cond`` until it returns something truthy; raise TimeoutError naming ``what``.
-
-    Same signature as the suite's shared helper (tests/_wait.py) so it can be swapped for it.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+try:  # the suite's one polling helper; a local copy when _hosts runs outside pytest
+    from tests._wait import wait_for
+except ImportError:  # pragma: no cover
+    def wait_for(cond: Callable[[], Any], *, timeout: float = 120.0, what: str = "condition",
+                 interval: float = 0.1) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (value := cond()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(interval)
+        return value
 
 
 def why_unavailable() -> str | None:
