@@ -28,7 +28,9 @@ def test_default_storage_is_one_every_worker_reaches(session, scheduler, net):
 
 def test_a_client_only_journal_is_refused_before_any_trial(session, scheduler):
     out = session.run(
-        "mlkit.tune.tune(objective, n_trials=4, storage='/tmp/work/journal.log', progress=False,"
-        " track=False)")
+        "import mlkit\n"
+        f"cluster = mlkit.cluster.connect({scheduler!r})\n"
+        "mlkit.tune.tune(lambda t: t.suggest_float('x', 0, 1), n_trials=4,"
+        " storage='/tmp/work/journal.log', progress=False, track=False)")
     assert out["type"] == "ClientOnlyPathError", out
     assert "'/tmp/work/journal.log'" in out["message"] and "storage='dask'" in out["message"]
