@@ -11,6 +11,9 @@ MLKIT_WORKERS       default number of CPU workers for ``cluster.up`` (default: o
 MLKIT_THREADS       default threads per worker (default 1)
 MLKIT_MEMORY_LIMIT  default memory limit per worker (default ``"auto"``)
 MLKIT_DASHBOARD     ``0`` disables the Dask dashboard (default ``1``)
+MLKIT_STORE         the shared store (any fsspec URL or a shared mount) for state the workers must
+                    see when they are on other hosts: checkpoints, logs, job outputs, data
+MLKIT_STORE_OPTIONS fsspec storage options for the store, as JSON
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from mlkit.exceptions import ConfigError
 
-__all__ = ["Settings", "settings", "home", "home_path"]
+__all__ = ["Settings", "settings", "home", "home_path", "store", "set_store", "store_path"]
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -110,3 +113,48 @@ def home(*parts: str) -> Path:
             "set MLKIT_HOME to a writable folder"
         ) from exc
     return path
+
+
+def store() -> str | None:
+    """The shared store URL (``MLKIT_STORE``), or None. See :mod:`mlkit._store`.
+
+    Examples
+    --------
+    >>> set_store("s3://bucket/mlkit"); store()
+    's3://bucket/mlkit'
+    >>> set_store(None); store() is None
+    True
+    """
+    from mlkit import _store
+
+    return _store.url()
+
+
+def set_store(url: str | None, **storage_options: object) -> None:
+    """Set the shared store for this process (``MLKIT_STORE``); None unsets it.
+
+    ``storage_options`` are fsspec options (``MLKIT_STORE_OPTIONS``), sent to the workers with
+    every path in the store.
+
+    Examples
+    --------
+    >>> set_store("s3://bucket/mlkit", client_kwargs={"endpoint_url": "http://s3:9000"})
+    >>> set_store(None)
+    """
+    from mlkit import _store
+
+    _store.set_store(url, **storage_options)
+
+
+def store_path(*parts: str) -> str:
+    """A location in the shared store, e.g. ``store_path("data", "sales")``.
+
+    Examples
+    --------
+    >>> set_store("s3://bucket/mlkit"); store_path("data", "sales")
+    's3://bucket/mlkit/data/sales'
+    >>> set_store(None)
+    """
+    from mlkit import _store
+
+    return _store.join(*parts)

@@ -26,6 +26,7 @@ __all__ = [
     "JobExecutionError",
     "JobTimeoutError",
     "JobStoppedError",
+    "ClientOnlyPathError",
 ]
 
 
@@ -128,3 +129,15 @@ class JobTimeoutError(JobExecutionError):
 
 class JobStoppedError(JobExecutionError):
     """A notebook ended itself early with ``sys.exit()``: reported, never taken for success."""
+
+
+class ClientOnlyPathError(ConfigError, DataError):
+    """A path only the client's disk holds was handed to workers on other hosts.
+
+    Raised up front, before anything is written. ``path`` is the offending path; the message names
+    the ways out (an object-store URL, a shared mount, ``MLKIT_STORE``).
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path

@@ -302,7 +302,43 @@ class Cluster:
                 info.get("workers", {}).items(), key=lambda kv: str(kv[1].get("name"))
             )
         ]
-        return ClusterStatus(self.kind, self.address, self.dashboard_link, workers)
+        return ClusterStatus(self.kind, self.address, self.dashboard_link, workers,
+                             preflight=self._status_preflight(info))
+
+    # -- what the workers reach (see _preflight) -----------------------------------------------
+    _preflight: Any = None
+    _preflight_workers: Any = None
+
+    @property
+    def preflight(self) -> Any:
+        """What the workers really reach (:class:`mlkit.cluster._preflight.Preflight`).
+
+        Probed on ``connect`` and again whenever the set of workers changes; a cluster mlkit
+        started on this machine shares its disk by construction and is not probed.
+        """
+        from mlkit.cluster import _preflight
+
+        if self.kind in ("local", "cuda"):
+            if self._preflight is None:
+                self._preflight = _preflight.local()
+            return self._preflight
+        workers = frozenset(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        # Probe again when the workers, the shared store or the tracking URI change.
+        now = (workers, _preflight.context())
+        if self._preflight is None or now != self._preflight_workers:
+            pf = _preflight.run(self.client)
+            if not workers:
+                return pf  # no worker to ask yet: not an answer worth keeping
+            self._preflight, self._preflight_workers = pf, now
+        return self._preflight
+
+    def _status_preflight(self, info: dict[str, Any]) -> Any:
+        if self.kind in ("local", "cuda"):
+            return None
+        try:
+            return self.preflight
+        except Exception:  # a worker leaving mid-probe; the next refresh probes again
+            return self._preflight
 
     # -- control -------------------------------------------------------------------------------
     def scale(self, n: int, timeout: float = 60.0) -> ClusterStatus:
@@ -410,6 +446,7 @@ def up(
     host: str | None = None,
     dashboard: bool | None = None,
     timeout: float = 120.0,
+    scheduler: str | None = None,
     **options: Any,
 ) -> Cluster:
     """Start a cluster (or return the running one) and make it the active cluster.
@@ -438,6 +475,11 @@ def up(
         Start the Dask dashboard (default on, bound to ``host`` on a free port).
     timeout : float
         Seconds to wait for the workers.
+    scheduler : str, optional
+        Join this running scheduler (``tcp://HOST:PORT``) instead of starting a cluster, as
+        :func:`connect` does. Default: Dask's own ``DASK_SCHEDULER_ADDRESS`` (or its
+        ``scheduler-address`` setting) when set, so a notebook written with ``%mlscale up`` runs
+        unchanged against a cluster on other hosts; the local-cluster options are then unused.
     **options
         Passed to the cluster class.
 
@@ -455,6 +497,9 @@ def up(
     >>> mlkit.cluster.down()                  # doctest: +SKIP
     """
     global _ACTIVE
+    joined = _scheduler_to_join(scheduler, cluster)
+    if joined is not None:
+        return connect(joined, replace=replace)
     p = plan(
         workers,
         gpus,
@@ -536,6 +581,29 @@ def _wait_for_workers(client: Any, deploy: Any, n: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def _scheduler_to_join(scheduler: str | None, cluster: str | None) -> str | None:
+    """The scheduler ``up`` joins instead of starting one: the argument, else Dask's setting."""
+    if scheduler is not None:
+        if cluster is not None:
+            raise ConfigError("scheduler= joins a running scheduler and cluster= starts one: "
+                              "pass one of them")
+        return scheduler
+    if cluster is not None:
+        return None
+    # The environment first: dask reads DASK_* only when it is imported, and a notebook may set
+    # it in a cell after that.
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    if env:
+        return env
+    import sys
+
+    if "dask" in sys.modules:
+        configured = sys.modules["dask"].config.get("scheduler-address", None)
+        if configured:
+            return str(configured)
+    return None
+
+
 def _normalise_address(address: str) -> str:
     if not isinstance(address, str):
         raise ConfigError(f"address must be a string like 'tcp://127.0.0.1:8786', got {address!r}")
@@ -601,7 +669,18 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         # A cluster object passed in is owned by the caller: we only close the client.
         _ACTIVE = Cluster(client, None, "remote", spec)
         _ACTIVE._user_cluster = deploy_obj  # type: ignore[attr-defined]
+        _connect_preflight(_ACTIVE)
         return _ACTIVE
+
+
+def _connect_preflight(c: Cluster) -> None:
+    """Probe the workers now, before the first job; a failure here is reported in the status."""
+    import logging
+
+    try:
+        c.preflight  # noqa: B018 - the property probes and caches
+    except Exception as exc:
+        logging.getLogger("mlkit").warning("cluster preflight failed: %s", exc)
 
 
 def current() -> Cluster | None:

@@ -56,6 +56,8 @@ class ClusterStatus:
     dashboard_link: str | None
     workers: list[WorkerStatus]
     running: bool = True
+    # What the workers reach (a cluster on other hosts): mlkit.cluster._preflight.Preflight
+    preflight: Any = None
 
     @property
     def n_workers(self) -> int:
@@ -88,6 +90,7 @@ class ClusterStatus:
             "memory_used": self.memory_used,
             "memory_limit": self.memory_limit,
             "gpus": [g.to_dict() for g in self.gpus],
+            "preflight": self.preflight.to_dict() if self.preflight is not None else None,
         }
 
     def __str__(self) -> str:
@@ -106,6 +109,8 @@ class ClusterStatus:
                 f"  GPU {g.index} {g.name}: {format_bytes(g.memory_used)} / "
                 f"{format_bytes(g.memory_total)}, {g.utilization}% busy"
             )
+        if self.preflight is not None:
+            lines += self.preflight.lines()
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -140,5 +145,6 @@ class ClusterStatus:
             f"{format_bytes(self.memory_used)} / {format_bytes(self.memory_limit)} ({pct:.0f}%)<br>"
             f"dashboard: {dash}"
             f"<table><tr><th>worker</th><th>address</th><th>threads</th><th>memory</th><th>GPUs</th></tr>"
-            f"{rows}</table>{gpu_table}</div>"
+            f"{rows}</table>{gpu_table}"
+            f"{self.preflight._repr_html_() if self.preflight is not None else ''}</div>"
         )

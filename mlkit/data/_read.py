@@ -67,6 +67,11 @@ def read(
     import dask
     import dask.dataframe as dd
 
+    from mlkit.cluster._preflight import place
+
+    # The workers read the files: refuse here a path only this machine sees (not a lazy frame
+    # that fails on the first compute).
+    path, storage_options = place(path, "the data path", storage_options)
     loc = locate(path, format, storage_options)
     chosen = _backend(backend)
     with dask.config.set({"dataframe.backend": chosen}):

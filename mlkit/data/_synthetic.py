@@ -176,6 +176,10 @@ def synthetic(
     if partitions > rows:
         raise ConfigError(f"partitions={partitions} exceeds rows={rows}: use at most one per row")
 
+    from mlkit.cluster._preflight import place
+
+    # Workers on other hosts write the parts: a path only this machine sees is refused here.
+    path, storage_options = place(path, "the synthetic data folder", storage_options)
     spec = {
         "rows": rows, "features": features, "task": task, "partitions": partitions,
         "categorical": categorical, "categories": categories, "classes": classes,

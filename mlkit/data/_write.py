@@ -55,6 +55,9 @@ def write(
         df = dd.from_pandas(df, npartitions=1)
     elif not isinstance(df, dd.DataFrame):
         raise DataError(f"write() needs a pandas or dask DataFrame, but got {type(df).__name__}")
+    from mlkit.cluster._preflight import place
+
+    path, storage_options = place(path, "the output folder", storage_options)
     with staged_output(path, overwrite=overwrite, storage_options=storage_options) as (fs, tmp):
         job = df.to_parquet(
             fs.unstrip_protocol(tmp),

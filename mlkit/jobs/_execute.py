@@ -190,7 +190,7 @@ def kernel_env(home: str | None = None) -> dict[str, str]:
     from mlkit import config
 
     env = {"MLKIT_HOME": str(home or config.home_path()), "MLKIT_JOB": "1"}
-    for name in ("MLFLOW_TRACKING_URI", "MLKIT_HOST"):
+    for name in ("MLFLOW_TRACKING_URI", "MLKIT_HOST", "MLKIT_STORE", "MLKIT_STORE_OPTIONS"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     return env

@@ -25,6 +25,7 @@ from mlkit.jobs._execute import (
 from mlkit.jobs._outputs import job_file_name, sweep_folder
 from mlkit.jobs._params import check_value, expand_grid, is_number
 from mlkit.jobs._run import _auto_progress, check_timeout, merge_parameters
+from mlkit.jobs._ship import land, run_shipped
 
 __all__ = ["sweep", "run_on_worker", "sweep_exit_code"]
 
@@ -216,9 +217,17 @@ def sweep(
             set_final_status(mlclient, child.info.run_id, outcome.status)
             child_ids[i] = child.info.run_id
 
+        from mlkit.cluster._preflight import is_remote
+
+        # Workers without the client's disk get the notebook itself and send the result back.
+        shipped = path.read_bytes() if is_remote() else None
         futures = {
-            client.submit(
-                run_on_worker, spec, cancel_name, key=f"mlkit-job-{token}-{i:03d}", pure=False
+            (
+                client.submit(run_on_worker, spec, cancel_name,
+                              key=f"mlkit-job-{token}-{i:03d}", pure=False)
+                if shipped is None else
+                client.submit(run_shipped, spec, shipped, cancel_name,
+                              key=f"mlkit-job-{token}-{i:03d}", pure=False)
             ): i
             for i, spec in enumerate(specs)
         }
@@ -231,6 +240,8 @@ def sweep(
                 i = futures[future]
                 try:
                     outcome = future.result()
+                    if shipped is not None:
+                        outcome = land(specs[i], outcome)
                 except Exception as exc:
                     outcome = _failed(exc)
                 outcomes[i] = outcome
@@ -253,6 +264,8 @@ def sweep(
                 if i in outcomes or future.status != "finished":
                     continue
                 outcome = future.result()
+                if shipped is not None:
+                    outcome = land(specs[i], outcome)
                 outcomes[i] = outcome
                 if outcome.output is not None:  # it ran (partly): keep its record
                     record_child(i, outcome)

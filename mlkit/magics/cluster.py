@@ -56,8 +56,16 @@ def _publish(ctx: Any, handle: Any) -> None:
 @argument(
     "--replace", action="store_true", help="stop a running cluster with a different spec first"
 )
+@argument(
+    "--scheduler",
+    default=None,
+    help="join this running scheduler instead (default: DASK_SCHEDULER_ADDRESS when set)",
+)
 def up(ctx: Any, args: Any, cell: str | None) -> Any:
     """Start a local (or Dask-CUDA / managed) cluster and show its live widget.
+
+    With ``--scheduler ADDRESS`` or Dask's ``DASK_SCHEDULER_ADDRESS`` set, join that scheduler
+    instead (the same notebook then runs on a cluster elsewhere).
 
     ::
 
@@ -72,6 +80,7 @@ def up(ctx: Any, args: Any, cell: str | None) -> Any:
         memory_limit=args.memory,
         cluster=args.cluster,
         replace=args.replace,
+        scheduler=args.scheduler,
         **_options(args.option),
     )
     _publish(ctx, handle)

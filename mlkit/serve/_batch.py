@@ -175,9 +175,25 @@ def batch_predict(
         )
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
+    _check_workers_reach(ref.location)
     if meta is None:
         meta = _meta(ref, tracking_uri, df)
     return df.map_partitions(
         _predict_partition, ref.location, tracking_uri, meta=meta, enforce_metadata=False,
         align_dataframes=False,
     )
+
+
+def _check_workers_reach(location: str) -> None:
+    """The workers load the model themselves: its artifacts must be somewhere they reach."""
+    from mlkit._store import is_client_local
+    from mlkit.cluster._preflight import require_reachable
+
+    if is_client_local(location):
+        require_reachable(
+            location, "the model's artifacts",
+            hint="Log the model to a tracking server every host reaches (`mlflow server "
+                 "--serve-artifacts --allowed-hosts ...`, MLFLOW_TRACKING_URI=http://HOST:PORT), "
+                 "whose artifacts the workers download, or score on the client with "
+                 "mlkit.serve.serve(...)",
+        )

@@ -312,7 +312,9 @@ def torch(
                 f"this torch is {_torch.__version__}. The older FullyShardedDataParallel does not "
                 "run on CPU. Upgrade torch or use strategy='ddp'"
             ) from None
-    folder = _checkpoint.folder("torch", name)
+    # Torch checkpoints are written by rank 0 with local file operations: they stay in the mlkit
+    # home (on rank 0's host when the workers are remote; the shared store is not used yet).
+    folder = _checkpoint.local_folder("torch", name)
 
     if client is None:
         from mlkit.cluster import get_client

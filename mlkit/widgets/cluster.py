@@ -166,6 +166,8 @@ class ClusterWidget:
             self.gpu_table.value = "<i>no GPUs</i>"
         link = st.dashboard_link
         self.dashboard.value = f"dashboard: {link_html(link)}" if link else "dashboard: off"
+        if getattr(st, "preflight", None) is not None:  # workers on other hosts: what they reach
+            self.dashboard.value += st.preflight._repr_html_()
         can_scale = self.cluster.deploy is not None
         self.scale_box.disabled = not can_scale
         self.scale_button.disabled = not can_scale

@@ -45,6 +45,7 @@ def test_arguments_are_parsed_and_passed_to_the_api(shell, monkeypatch):
         "memory_limit": "4GB",
         "cluster": None,
         "replace": False,
+        "scheduler": None,
         "silence_logs": 40,
         "name": "x",
     }
