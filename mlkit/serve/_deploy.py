@@ -27,7 +27,7 @@ from mlkit.serve import _registry
 from mlkit.serve._models import ModelRef, default_name
 from mlkit.serve._server import Server, _launch, _terminate, _unique_name, _wait_ready
 
-__all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args"]
+__all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args", "parse_duration"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -52,6 +52,28 @@ def route_for(model: Any, ref: ModelRef, name: str) -> tuple[str, list[str], str
             labels.insert(0, body.rpartition("/")[2])
         return reg, labels, ref.version
     return name, ["default"], "-"
+
+
+def parse_duration(value: Any) -> float | None:
+    """``"10m"`` -> 600.0, ``"30s"``, ``"1h"``, a number of seconds; None stays None.
+
+    Examples
+    --------
+    >>> parse_duration("10m"), parse_duration("1.5s"), parse_duration(90), parse_duration(None)
+    (600.0, 1.5, 90.0, None)
+    """
+    import re
+
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", str(value)) \
+        if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise ServeError(f"scale_to_zero must be a duration such as '10m', '30s' or '1h' (or "
+                         f"seconds as a number), got {value!r}")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
 
 
 def check_gateway_args(replicas: Any, max_batch_rows: Any, max_wait_ms: Any,
@@ -119,6 +141,56 @@ class GatewayServer(Server):
                 return list(r["replicas"])
         return []
 
+    def split(self, challenger: Server | str | None, weight: float = 0.1,
+              key: str | None = None, shadow: bool = False) -> dict[str, Any] | None:
+        """Send a share of this route's traffic to another route of the same gateway.
+
+        Parameters
+        ----------
+        challenger : GatewayServer or str or None
+            The challenger's handle (``serve.start(..., gateway=NAME)``) or its route
+            (``"demo/2"``); None removes the split.
+        weight : float
+            Share of requests (0..1) the challenger answers.
+        key : str, optional
+            Sticky routing: ``"header:x-user-id"`` or ``"column:user_id"`` (first row); the same
+            key always reaches the same model. Without a key requests are assigned at random.
+        shadow : bool
+            The champion answers everything; the challenger gets copies and both answers are
+            appended to ``shadow.jsonl`` in the gateway's folder, never returned.
+
+        Examples
+        --------
+        >>> champion.split(challenger, weight=0.2, key="header:x-user-id")   # doctest: +SKIP
+        >>> champion.split(challenger, shadow=True)                          # doctest: +SKIP
+        >>> champion.split(None)                                              # doctest: +SKIP
+        """
+        if challenger is None:
+            target = None
+        elif isinstance(challenger, GatewayServer):
+            if challenger.gateway_url != self.gateway_url:
+                raise ServeError(f"{challenger.name!r} is served by another gateway "
+                                 f"({challenger.gateway_url}); add it with gateway=...")
+            target = f"{challenger._entry['route_name']}/{challenger._entry['route_labels'][0]}"
+        else:
+            target = str(challenger).strip("/").removeprefix("models/")
+        if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise ServeError(f"weight must be a number in 0..1, got {weight!r}")
+        log_path = Path(self._entry["log"]).with_name("shadow.jsonl")
+        body = {"name": self._entry["route_name"], "label": self._entry["route_labels"][0],
+                "challenger": target, "weight": weight, "key": key, "shadow": shadow,
+                "log_path": str(log_path)}
+        resp = self._http().post(f"{self.gateway_url}/admin/split", data=json.dumps(body),
+                                 headers={"x-mlkit-admin": self._admin_token()}, timeout=30)
+        if resp.status_code != 200:
+            raise ServeError(f"cannot set the split: {resp.json().get('message', resp.text)}")
+        return resp.json()["split"]
+
+    @property
+    def shadow_log(self) -> Path:
+        """``shadow.jsonl``: one line per shadowed request, both answers side by side."""
+        return Path(self._entry["log"]).with_name("shadow.jsonl")
+
     def status(self) -> dict[str, Any]:
         out = super().status()
         out["gateway_url"] = self.gateway_url
@@ -156,18 +228,19 @@ class GatewayServer(Server):
 
 
 def _spec(model: Any, ref: ModelRef, name: str, model_path: str, replicas: int,
-          max_batch_rows: int, max_wait_ms: float, log_dir: Path, timeout: float) -> dict:
+          max_batch_rows: int, max_wait_ms: float, log_dir: Path, timeout: float,
+          idle: float | None) -> dict:
     route_name, labels, version = route_for(model, ref, name)
     return {"name": route_name, "labels": labels, "version": version, "model": str(model),
             "model_path": model_path, "replicas": replicas, "max_batch_rows": max_batch_rows,
             "max_wait_ms": float(max_wait_ms), "log_dir": str(log_dir),
-            "start_timeout": float(timeout)}
+            "start_timeout": float(timeout), "scale_to_zero_s": idle}
 
 
 def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, host: str,
                   name: str | None, replicas: int, max_batch_rows: int, max_wait_ms: float,
                   api_keys: bool | None, max_body_bytes: int, gateway: str | None,
-                  timeout: float) -> GatewayServer:
+                  timeout: float, scale_to_zero: Any = None) -> GatewayServer:
     """The body of ``serve.start`` when ``replicas`` is given (see its docstring)."""
     import psutil
 
@@ -176,6 +249,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
 
     auth = check_gateway_args(replicas, max_batch_rows, max_wait_ms, max_body_bytes, api_keys,
                               host)
+    idle = parse_duration(scale_to_zero)
     running = _registry.read()
     if name is not None and name in running:
         raise ServeError(f"a server named {name!r} is already running at "
@@ -184,7 +258,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     folder = config.home("servers", name)
     model_path = _model_folder(ref, folder / "model", tracking_uri)
     spec = _spec(model, ref, name, model_path, replicas, max_batch_rows, max_wait_ms, folder,
-                 timeout)
+                 timeout, idle)
     route = f"/models/{spec['name']}/{spec['labels'][0]}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -245,6 +319,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
             "uri": ref.uri, "version": ref.version, "kind": "gateway", "replicas": replicas,
             "workers": replicas, "max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms,
             "auth": auth, "metrics": True, "predictions": None, "log": str(log_path),
+            "scale_to_zero_s": idle,
             "admin_token_file": str(token_file), "tracking_uri": tracking_uri,
             "started": now, "home": str(config.home_path()),
         }

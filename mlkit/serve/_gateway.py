@@ -63,6 +63,7 @@ class Route:
     model: str
     pool: Any
     spec: dict[str, Any] = field(default_factory=dict)
+    split: Any = None  # a mlkit.serve._split.Split while a challenger is attached
 
 
 def _json(status: int, code: str, message: str, rid: str) -> tuple[int, bytes]:
@@ -95,6 +96,7 @@ class Gateway:
         self.defaults: dict[str, Route] = {}
         self.client: Any = None
         self._lock = asyncio.Lock()
+        self._shadow_tasks: set[asyncio.Task] = set()
 
     # -- routes ------------------------------------------------------------------------
     async def add_route(self, spec: dict[str, Any]) -> Route:
@@ -110,9 +112,11 @@ class Gateway:
         def restarted(rep: Any) -> None:
             self.metrics.restarts.labels(name, version, rep.label).inc()
 
+        idle = spec.get("scale_to_zero_s")
         pool = Pool(spec["model_path"], int(spec.get("replicas", 1)),
                     int(spec.get("max_batch_rows", 64)), float(spec.get("max_wait_ms", 5.0)),
-                    log_dir=spec["log_dir"], on_restart=restarted)
+                    log_dir=spec["log_dir"], on_restart=restarted,
+                    idle_stop_s=float(idle) if idle is not None else None)
         await pool.start(timeout=float(spec.get("start_timeout", 180.0)))
         async with self._lock:
             route = Route(name, labels, version, str(spec.get("model", "")), pool, spec)
@@ -258,7 +262,7 @@ class Gateway:
         if action == "ping":
             if method not in ("GET", "HEAD"):
                 return self._method_not_allowed(rid, "GET")
-            return (200, b"\n", []) if route.pool.healthy else _json(
+            return (200, b"\n", []) if route.pool.healthy or route.pool.scaled_to_zero else _json(
                 503, "UNAVAILABLE", "no replica is healthy yet", rid) + ([],)
         if method != "POST":
             return self._method_not_allowed(rid, "POST")
@@ -359,13 +363,47 @@ class Gateway:
         if ctype is None or not ctype.strip():
             return _json(415, "UNSUPPORTED_MEDIA_TYPE", "set Content-Type: application/json "
                          "(or text/csv, application/vnd.apache.parquet)", rid) + ([],)
+        split = route.split
+        if split is not None:
+            other = self.routes.get(tuple(split.challenger.split("/", 1)))
+            if other is not None and other is not route:
+                return await self._split(route, other, split, scope, body, ctype, rid, labels)
         return await self._forward(route, body, ctype, rid, labels)
+
+    async def _split(self, route: Route, other: Route, split: Any, scope: dict[str, Any],
+                     body: bytes, ctype: bytes, rid: str,
+                     labels: list[str]) -> tuple[int, bytes, list]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        key = split.routing_key(headers, body)
+        if not split.shadow:
+            chosen = other if split.to_challenger(key) else route
+            labels[0], labels[1] = chosen.name, chosen.version
+            return await self._forward(chosen, body, ctype, rid, labels)
+        answer = await self._forward(route, body, ctype, rid, labels)
+
+        async def shadow() -> None:
+            try:
+                copy = await self._forward(other, body, ctype, rid, ["-", "-", "-"])
+                split.log(rid, answer[:2], copy[:2])
+            except Exception as exc:  # noqa: BLE001 - the shadow never affects the client
+                split.log(rid, answer[:2], None, error=repr(exc))
+
+        task = asyncio.get_running_loop().create_task(shadow())
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+        return answer
 
     async def _forward(self, route: Route, body: bytes, ctype: bytes, rid: str,
                        labels: list[str]) -> tuple[int, bytes, list]:
         import httpx
 
         pool = route.pool
+        waking = pool.wake()
+        if waking is not None:  # scaled to zero: this request pays the cold start
+            t0 = time.monotonic()
+            await asyncio.shield(waking)
+            self.metrics.cold_start.labels(route.name, route.version).observe(
+                time.monotonic() - t0)
         deadline = time.monotonic() + self.request_timeout
         headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid}
         failed: set[int] = set()
@@ -400,6 +438,7 @@ class Gateway:
                 rep.inflight -= 1
             labels[2] = rep.label
             out = [(b"x-mlkit-replica", rep.label.encode()),
+                   (b"x-mlkit-route", f"{route.name}/{route.labels[0]}".encode()),
                    (b"x-mlkit-model-version", route.version.encode())]
             for name in ("content-type", "x-mlkit-batch-rows", "x-mlkit-batch-requests",
                          "x-mlkit-queue-depth"):
@@ -409,11 +448,19 @@ class Gateway:
             return resp.status_code, resp.content, out
 
     # -- status ------------------------------------------------------------------------
+    async def _admin_split(self, receive: Any, rid: str) -> tuple[int, bytes, list]:
+        try:
+            spec = json.loads(await self._read_body({}, receive))
+        except (ValueError, _TooLarge):
+            return _json(400, "BAD_REQUEST", "the split must be a JSON object", rid) + ([],)
+        return await _admin_split_impl(self, spec, rid)
+
     def _describe(self) -> dict[str, Any]:
         out = []
         for r in self._unique_routes():
             out.append({"name": r.name, "labels": r.labels, "version": r.version,
                         "model": r.model, "replicas": r.pool.describe(),
+                        "split": r.split.describe() if r.split else None,
                         "paths": [f"/models/{r.name}/{lab}/invocations" for lab in r.labels]})
             self.metrics.healthy.labels(r.name, r.version).set(r.pool.healthy)
         return {"routes": out}
@@ -422,7 +469,8 @@ class Gateway:
         routes = self._unique_routes()
         for r in routes:
             self.metrics.healthy.labels(r.name, r.version).set(r.pool.healthy)
-        down = [f"{r.name}/{r.labels[0]}" for r in routes if not r.pool.healthy]
+        down = [f"{r.name}/{r.labels[0]}" for r in routes
+                if not r.pool.healthy and not r.pool.scaled_to_zero]
         if not routes or down:
             return 503, json.dumps({"ready": False, "waiting_for": down}).encode(), []
         return 200, json.dumps({"ready": True}).encode(), []
@@ -438,6 +486,8 @@ class Gateway:
                 token, self.admin_token):
             return _json(403, "PERMISSION_DENIED", "admin calls need the gateway's token, "
                          "from this machine", rid) + ([],)
+        if scope.get("path") == "/admin/split":
+            return await self._admin_split(receive, rid)
         if scope.get("path") != "/admin/routes":
             return _json(404, "NOT_FOUND", "unknown admin path", rid) + ([],)
         method = scope.get("method")
@@ -458,6 +508,30 @@ class Gateway:
             return (200, b'{"removed": true}', []) if found else _json(
                 404, "RESOURCE_DOES_NOT_EXIST", "no such route", rid) + ([],)
         return self._method_not_allowed(rid, "GET, POST, DELETE")
+
+
+async def _admin_split_impl(gw: Gateway, spec: dict[str, Any],
+                            rid: str) -> tuple[int, bytes, list]:
+    from mlkit.serve._split import Split
+
+    route = gw.routes.get((str(spec.get("name")), str(spec.get("label"))))
+    if route is None:
+        return _json(404, "RESOURCE_DOES_NOT_EXIST", "no such champion route", rid) + ([],)
+    if spec.get("challenger") is None:
+        route.split = None
+        return 200, b'{"split": null}', []
+    target = str(spec["challenger"])
+    other = gw.routes.get(tuple(target.split("/", 1)))  # type: ignore[arg-type]
+    if other is None or other is route:
+        return _json(404, "RESOURCE_DOES_NOT_EXIST", f"the challenger {target!r} is not another "
+                     f"route of this gateway (routes: {sorted('/'.join(k) for k in gw.routes)})",
+                     rid) + ([],)
+    try:
+        route.split = Split(target, float(spec.get("weight", 0.1)), spec.get("key"),
+                            bool(spec.get("shadow", False)), spec.get("log_path"))
+    except (TypeError, ValueError) as exc:
+        return _json(400, "INVALID_PARAMETER_VALUE", str(exc), rid) + ([],)
+    return 200, json.dumps({"split": route.split.describe()}).encode(), []
 
 
 def main() -> None:

@@ -7,7 +7,9 @@
 that answered each request, from the replica's ``x-mlkit-batch-rows`` header),
 ``mlkit_gateway_queue_depth{model,version,replica}`` (requests waiting in the replica's batcher,
 as of its last answer), ``mlkit_gateway_replicas_healthy{model,version}``,
-``mlkit_gateway_retries_total{model,version}`` and
+``mlkit_gateway_retries_total{model,version}``,
+``mlkit_gateway_cold_start_seconds{model,version}`` (scale to zero: the waking request's wait)
+and
 ``mlkit_gateway_replica_restarts_total{model,version,replica}``.
 """
 
@@ -57,6 +59,11 @@ class GatewayMetrics:
         self.retries = Counter("mlkit_gateway_retries",
                                "Requests retried on another replica after a connection failure",
                                ["model", "version"], registry=reg)
+        self.cold_start = Histogram("mlkit_gateway_cold_start_seconds",
+                                    "Wait of the request that woke a pool scaled to zero",
+                                    ["model", "version"],
+                                    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+                                    registry=reg)
         self.restarts = Counter("mlkit_gateway_replica_restarts",
                                 "Replicas started again after they exited",
                                 ["model", "version", "replica"], registry=reg)

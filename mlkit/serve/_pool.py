@@ -11,6 +11,11 @@ a replica down the moment a request to it fails at the connection level, and ret
 request on another replica: a replica killed under load costs no client request.
 
 Routing picks the healthy replica with the fewest requests in flight (ties: round robin).
+
+Scale to zero (``idle_stop_s``): when no request has arrived for that long, the pool stops every
+replica (SIGTERM, graceful) and stays at zero; the next request starts them again
+(:meth:`Pool.wake`) and waits for the first one to answer ``/ping``: that wait is the cold
+start, measured and exported by the gateway.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ class Pool:
 
     def __init__(self, model_path: str, replicas: int, max_batch_rows: int, max_wait_ms: float,
                  log_dir: str, host: str = "127.0.0.1", check_every: float = 0.5,
-                 on_restart: Any = None) -> None:
+                 on_restart: Any = None, idle_stop_s: float | None = None) -> None:
         self.model_path = model_path
         self.host = host
         self.log_dir = Path(log_dir)
@@ -86,6 +91,11 @@ class Pool:
         self._task: asyncio.Task | None = None
         self._client: Any = None
         self._closing = False
+        self.idle_stop_s = idle_stop_s
+        self.last_request = time.monotonic()
+        self.scaled_to_zero = False
+        self._waking: asyncio.Task | None = None
+        self.cold_starts: list[float] = []
 
     # -- processes ---------------------------------------------------------------------
     def _spawn(self, rep: Replica) -> None:
@@ -149,6 +159,13 @@ class Pool:
     async def _supervise(self) -> None:
         while not self._closing:
             await asyncio.sleep(self.check_every)
+            if self.scaled_to_zero:
+                continue
+            if (self.idle_stop_s is not None and self._waking is None
+                    and time.monotonic() - self.last_request > self.idle_stop_s
+                    and not any(r.inflight for r in self.replicas)):
+                await self._scale_to_zero()
+                continue
             for rep in self.replicas:
                 if rep.proc is None:
                     continue
@@ -165,6 +182,42 @@ class Pool:
                     rep.healthy, rep.starting = True, False
                 elif not rep.starting:
                     rep.healthy = False
+
+    # -- scale to zero -----------------------------------------------------------------
+    async def _scale_to_zero(self) -> None:
+        self.scaled_to_zero = True
+        for rep in self.replicas:
+            rep.healthy = False
+        await self._stop_procs(10.0)
+        for rep in self.replicas:
+            rep.proc = None
+
+    async def _wake(self) -> None:
+        t0 = time.monotonic()
+        for rep in self.replicas:
+            self._spawn(rep)
+            rep.restarts -= 1  # a cold start is not a crash
+        while not any(r.healthy for r in self.replicas):
+            for rep in self.replicas:
+                assert rep.proc is not None
+                if rep.proc.poll() is not None:
+                    self._spawn(rep)
+                elif await self._ping(rep, timeout=2.0):
+                    rep.healthy, rep.starting = True, False
+            await asyncio.sleep(0.05)
+        self.cold_starts.append(time.monotonic() - t0)
+        self.scaled_to_zero = False
+        self.last_request = time.monotonic()
+
+    def wake(self) -> asyncio.Task | None:
+        """Start the replicas of a pool scaled to zero (once, however many requests wait)."""
+        self.last_request = time.monotonic()
+        if not self.scaled_to_zero:
+            return None
+        if self._waking is None or self._waking.done():
+            self._waking = asyncio.get_running_loop().create_task(self._wake())
+            self._waking.add_done_callback(lambda _t: setattr(self, "_waking", None))
+        return self._waking
 
     # -- routing -----------------------------------------------------------------------
     def pick(self, exclude: frozenset[int] = frozenset()) -> Replica | None:
@@ -189,7 +242,7 @@ class Pool:
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"replica": r.index, "url": r.url, "healthy": r.healthy, "inflight": r.inflight,
-                 "restarts": max(r.restarts, 0),
+                 "restarts": max(r.restarts, 0), "scaled_to_zero": self.scaled_to_zero,
                  "pid": r.proc.pid if r.proc is not None else None} for r in self.replicas]
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -197,6 +250,11 @@ class Pool:
         self._closing = True
         if self._task is not None:
             self._task.cancel()
+        await self._stop_procs(timeout)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _stop_procs(self, timeout: float) -> None:
         procs = [r.proc for r in self.replicas if r.proc is not None]
         for p in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -208,5 +266,3 @@ class Pool:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        if self._client is not None:
-            await self._client.aclose()

@@ -538,6 +538,7 @@ def start(
     api_keys: bool | None = None,
     max_body_bytes: int = 10 * 1024 * 1024,
     gateway: str | None = None,
+    scale_to_zero: str | float | None = None,
 ) -> Server:
     """Serve an MLflow model over REST with MLflow's own scoring server, as a managed process.
 
@@ -583,6 +584,10 @@ def start(
     gateway : str, optional
         With ``replicas``: add this model as one more route of the running gateway of that
         name (one port for several models and versions).
+    scale_to_zero : str or float, optional
+        With ``replicas``: stop the replicas after this much idle time (``"10m"``, ``"30s"``,
+        seconds); the next request starts them again and is answered (its wait, the cold
+        start, is exported as ``mlkit_gateway_cold_start_seconds``).
 
     Returns
     -------
@@ -616,7 +621,7 @@ def start(
 
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
-    if replicas is not None or gateway is not None:
+    if replicas is not None or gateway is not None or scale_to_zero is not None:
         from mlkit.serve._deploy import start_gateway
 
         require("prometheus_client", extra="serve")
@@ -627,7 +632,7 @@ def start(
             model, ref, tracking_uri, port=port, host=host, name=name,
             replicas=1 if replicas is None else replicas, max_batch_rows=max_batch_rows,
             max_wait_ms=max_wait_ms, api_keys=api_keys, max_body_bytes=max_body_bytes,
-            gateway=gateway, timeout=timeout,
+            gateway=gateway, timeout=timeout, scale_to_zero=scale_to_zero,
         )
     if port and not _port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")

@@ -205,6 +205,60 @@ def _fuzz_module():
     return module
 
 
+def test_champion_challenger_sticky_split_and_shadow(gw, demo, flip):
+    srv, other = gw
+    s = _session()
+    rows = list(range(10))
+    want = {"demo/champion": demo.model.predict(demo.X.iloc[rows]).tolist(),
+            f"demo_flip/{flip[1]}": flip[0].predict(demo.X.iloc[rows]).tolist()}
+
+    def post(user=None):
+        headers = {"Content-Type": "application/json"}
+        if user is not None:
+            headers["x-user-id"] = user
+        r = s.post(f"{srv.url}/invocations", data=_body(demo.X, rows), headers=headers,
+                   timeout=60)
+        assert r.status_code == 200
+        route = r.headers["x-mlkit-route"]
+        assert r.json()["predictions"] == want[route]
+        return route
+
+    try:
+        described = srv.split(other, weight=0.5, key="header:x-user-id")
+        assert described == {"challenger": f"demo_flip/{flip[1]}", "weight": 0.5,
+                             "shadow": False, "key": "header:x-user-id"}
+        seen = {}
+        for u in range(40):
+            routes = {post(f"user-{u}") for _ in range(3)}
+            assert len(routes) == 1, f"user-{u} saw {routes}"  # sticky
+            seen[u] = routes.pop()
+        share = sum(r.startswith("demo_flip") for r in seen.values()) / len(seen)
+        print(f"\nchallenger share of 40 users at weight 0.5: {share:.2f}")
+        assert 0.2 <= share <= 0.8
+        srv.split(other, weight=0.0, key="header:x-user-id")
+        assert {post(f"user-{u}") for u in range(10)} == {"demo/champion"}
+
+        srv.split(other, shadow=True)
+        log = srv.shadow_log
+        before = len(log.read_text().splitlines()) if log.exists() else 0
+        assert {post(f"user-{u}") for u in range(8)} == {"demo/champion"}  # never the shadow
+        lines = wait_for(lambda: (ls := log.read_text().splitlines()) and
+                         len(ls) >= before + 8 and ls, what="8 shadow lines")
+        for line in lines[before:before + 8]:
+            entry = json.loads(line)
+            assert entry["champion"]["predictions"] == want["demo/champion"]
+            assert entry["challenger"]["predictions"] == want[f"demo_flip/{flip[1]}"]
+        from mlkit.exceptions import ServeError
+
+        with pytest.raises(ServeError, match="is not another route of this gateway"):
+            srv.split("nope/1")
+        with pytest.raises(ServeError, match="weight must be"):
+            srv.split(other, weight=2)
+    finally:
+        srv.split(None)
+    assert post("user-1") == "demo/champion"
+
+
 @pytest.mark.slow
 def test_gateway_fuzz_never_5xx(gw, demo):
     """>= 1,000 malformed requests (the fuzz of test_fuzz.py, bodies up to 2 MiB against a 1 MiB
