@@ -300,7 +300,7 @@ def run_scale(uri: str, tracking_uri: str, bodies: list[str], home: Path, rounds
 
     t0 = time.perf_counter()
     gw = mlkit.serve.start(uri, name="bench-gateway", replicas=2, max_batch_rows=64,
-                           max_wait_ms=5)
+                           max_wait_ms=5, timeout=600)
     gateway_start = time.perf_counter() - t0
     procs = []
     try:

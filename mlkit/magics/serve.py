@@ -60,6 +60,8 @@ def _wait_ms(text: str) -> float:
 @argument("--gateway", default=None, help="add the model to the running gateway of this name")
 @argument("--scale-to-zero", default=None,
           help="with --replicas: stop idle replicas after e.g. 10m (the next request starts them)")
+@argument("--timeout", type=_positive, default=180,
+          help="seconds to wait for the server (or gateway and a replica) to answer")
 @argument("--all", action="store_true", help="with 'stop': stop every server")
 def serve(ctx: Any, args: Any, cell: str | None) -> Any:
     """Serve a model over REST with MLflow's scoring server; list or stop servers.
@@ -97,4 +99,5 @@ def serve(ctx: Any, args: Any, cell: str | None) -> Any:
     return api.start(
         args.target, port=args.port, host=args.host, workers=args.workers, name=args.name,
         log_predictions=args.log_predictions, metrics=args.metrics, **extra,
+        **({"timeout": float(args.timeout)} if args.timeout != 180 else {}),
     )

@@ -213,3 +213,17 @@ def keys_revoke(name_or_id: str) -> None:
     except MlkitError as exc:
         _fail(exc)
     click.echo("revoked: " + ", ".join(ids))
+
+
+@serve_group.command("observability")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--gateway", "gateways", multiple=True,
+              help="HOST:PORT of a gateway to scrape (default: every running mlkit gateway)")
+@click.option("--scheduler", default=None, help="HOST:PORT of the Dask dashboard to scrape")
+def observability_command(out_dir: str, gateways: tuple[str, ...], scheduler: str | None) -> None:
+    """Write a Prometheus scrape config and a Grafana dashboard for the gateways into OUT_DIR."""
+    from mlkit.serve._observability import write_configs
+
+    paths = write_configs(out_dir, gateways=list(gateways) or None, scheduler=scheduler)
+    click.echo(f"wrote {paths['prometheus']} and {paths['dashboard']}; run: "
+               f"prometheus --config.file={paths['prometheus']}")

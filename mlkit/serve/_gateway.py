@@ -10,6 +10,7 @@ Routes
 ``POST /models/NAME/LABEL/invocations``   LABEL is an alias (``champion``) or a version (``3``)
 ``POST /models/NAME/invocations``         the first route served under NAME
 ``GET  /models/NAME[/LABEL]/ping``        200 while the route has a healthy replica, else 503
+                                          (like /health and /ready: no API key needed)
 ``GET  /models``                          the routes, their replicas and health (JSON)
 ``GET  /health``                          200 while the gateway runs (liveness)
 ``GET  /ready``                           200 once every route has a healthy replica, else 503
@@ -237,7 +238,9 @@ class Gateway:
             return _json(401 if self.auth else 400, "KEY_IN_URL",
                          "API keys in the URL are refused (URLs end up in logs and histories); "
                          "send it in a header: 'Authorization: Bearer KEY'", rid) + ([],)
-        if self.auth:
+        match = _ROUTE_RE.match(path)
+        probe = match is not None and match.group(3) == "ping"  # health probes need no key
+        if self.auth and not probe:
             refused = self._authenticate(scope, rid)
             if refused is not None:
                 return refused
@@ -246,7 +249,6 @@ class Gateway:
                 (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
         if path == "/models":
             return 200, json.dumps(self._describe()).encode(), []
-        match = _ROUTE_RE.match(path)
         if not match:
             return _json(404, "NOT_FOUND", f"no such path {path[:200]!r}: models are served at "
                          "/models/NAME[/ALIAS_OR_VERSION]/invocations (GET /models lists them)",

@@ -44,9 +44,9 @@ def gw(demo, flip, helpers):
 
     with helpers.home_env(demo.home):
         srv = mlkit.serve.start(demo.alias_uri, replicas=2, name="gw", max_batch_rows=64,
-                                max_wait_ms=5, max_body_bytes=MAX_BODY)
+                                max_wait_ms=5, max_body_bytes=MAX_BODY, timeout=600)
         other = mlkit.serve.start(f"models:/demo_flip/{flip[1]}", replicas=1, name="gw-flip",
-                                  gateway="gw")
+                                  gateway="gw", timeout=600)
     yield srv, other
     pids = [r["pid"] for r in srv.replicas() + other.replicas()]
     with helpers.home_env(demo.home):

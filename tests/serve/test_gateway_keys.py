@@ -25,7 +25,8 @@ def secured(demo, helpers):
     import mlkit
 
     with helpers.home_env(demo.home):
-        srv = mlkit.serve.start(demo.version_uri, replicas=1, name="gw-keys", api_keys=True)
+        srv = mlkit.serve.start(demo.version_uri, replicas=1, name="gw-keys", api_keys=True,
+                                timeout=600)
         yield srv
         srv.stop()
 
@@ -83,6 +84,7 @@ def test_keys_cli_and_every_refusal(secured, demo, helpers):
     # liveness is open; metrics and the route listing are not
     base = secured.gateway_url
     assert requests.get(f"{base}/health", timeout=10).status_code == 200
+    assert requests.get(f"{url}/ping", timeout=10).status_code == 200
     assert requests.get(f"{base}/metrics", timeout=10).status_code == 401
     assert requests.get(f"{base}/metrics", timeout=10,
                         headers={"Authorization": f"Bearer {key}"}).status_code == 200
@@ -125,3 +127,62 @@ def test_keys_are_required_off_loopback():
     assert check_gateway_args(1, 64, 5, 2048, None, "192.0.2.10") is True
     assert check_gateway_args(1, 64, 5, 2048, None, "127.0.0.1") is False
     assert check_gateway_args(1, 64, 5, 2048, True, "127.0.0.1") is True
+
+
+def test_real_prometheus_scrapes_the_keyed_gateway(secured, demo, helpers, tmp_path):
+    """`mlkit serve observability` config, Debian's real Prometheus, the request rate read back
+    through Prometheus' HTTP API."""
+    import shutil
+    import socket
+    import subprocess
+
+    import requests
+
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("Debian's `prometheus` is not installed (apt-get install -y prometheus)")
+    with helpers.home_env(demo.home):
+        key = _cli("create", "prometheus").stdout.strip().splitlines()[0]
+        from mlkit.cli import main
+
+        res = CliRunner().invoke(main, ["serve", "observability", str(tmp_path / "obs")])
+    assert res.exit_code == 0, res.output
+    cfg = (tmp_path / "obs" / "prometheus.yml").read_text()
+    target = secured.gateway_url.removeprefix("http://")
+    assert "mlkit-gateway-keyed" in cfg and target in cfg
+    (tmp_path / "obs" / "gateway.key").write_text(key)
+    dash = json.loads((tmp_path / "obs" / "grafana-dashboard.json").read_text())
+    assert any("mlkit_gateway_requests_total" in t["expr"] for p in dash["panels"]
+               for t in p["targets"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [prometheus, f"--config.file={tmp_path / 'obs' / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=open(tmp_path / "prometheus.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(20):
+            assert _post(secured.url, key, X=demo.X).status_code == 200
+
+        def query(expr):
+            r = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": expr},
+                             timeout=10).json()
+            return r["data"]["result"]
+
+        total = wait_for(lambda: (res := query('sum(mlkit_gateway_requests_total{model="demo",'
+                                               'status="200"})')) and
+                         float(res[0]["value"][1]) >= 20 and res,
+                         what="Prometheus to scrape 20 answered requests")
+        up = query('up{job="mlkit-gateway-keyed"}')
+        assert up and up[0]["value"][1] == "1"
+        for _ in range(20):
+            _post(secured.url, key, X=demo.X)
+        rate = wait_for(lambda: (res := query('sum(rate(mlkit_gateway_requests_total'
+                                              '{model="demo"}[1m]))')) and
+                        float(res[0]["value"][1]) > 0 and res, what="a request rate")
+        print(f"\nPrometheus: {float(total[0]['value'][1]):g} requests scraped, rate "
+              f"{float(rate[0]['value'][1]):.3f}/s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

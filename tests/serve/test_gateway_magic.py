@@ -20,8 +20,8 @@ def test_magic_serve_replicas_parses_then_calls_start(shell, monkeypatch):
         "api_keys": True, "gateway": None, "scale_to_zero": None})]
     calls.clear()
     shell.run_line_magic("mlscale", "serve models:/iris/2 --gateway iris-champion "
-                                    "--scale-to-zero 10m")
-    assert calls[0][1]["scale_to_zero"] == "10m"
+                                    "--scale-to-zero 10m --timeout 600")
+    assert calls[0][1]["scale_to_zero"] == "10m" and calls[0][1]["timeout"] == 600.0
     assert calls[0][1]["gateway"] == "iris-champion" and calls[0][1]["replicas"] == 1
     assert calls[0][1]["api_keys"] is None
 

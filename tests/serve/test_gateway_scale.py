@@ -23,7 +23,7 @@ def test_idle_replicas_stop_and_the_next_request_wakes_them(demo, helpers):
         with pytest.raises(ServeError, match="scale_to_zero must be a duration"):
             mlkit.serve.start(demo.version_uri, replicas=1, scale_to_zero="soon")
         srv = mlkit.serve.start(demo.version_uri, replicas=1, name="gw-zero",
-                                scale_to_zero="2s")
+                                scale_to_zero="2s", timeout=600)
     try:
         first = srv.replicas()[0]["pid"]
         assert first is not None
