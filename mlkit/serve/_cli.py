@@ -31,7 +31,7 @@ def _fail(exc: Exception) -> None:
 
 @click.group(cls=_ServeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def serve_group() -> None:
-    """Serve MLflow models over REST (MODEL | list | stop | keys | dockerfile).
+    """Serve MLflow models over REST (MODEL | list | stop | keys | observability | dockerfile).
 
     \b
       mlkit serve models:/iris@champion --port 8000
@@ -40,6 +40,7 @@ def serve_group() -> None:
       mlkit serve list
       mlkit serve stop iris-champion      (or --all)
       mlkit serve dockerfile models:/iris@champion build/iris
+      mlkit serve observability obs/      (Prometheus config + Grafana dashboard)
     """
 
 
@@ -219,11 +220,16 @@ def keys_revoke(name_or_id: str) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--gateway", "gateways", multiple=True,
               help="HOST:PORT of a gateway to scrape (default: every running mlkit gateway)")
+@click.option("--keyed-gateway", "keyed", multiple=True,
+              help="HOST:PORT of a gateway that checks API keys (key in OUT_DIR/gateway.key)")
 @click.option("--scheduler", default=None, help="HOST:PORT of the Dask dashboard to scrape")
-def observability_command(out_dir: str, gateways: tuple[str, ...], scheduler: str | None) -> None:
+def observability_command(out_dir: str, gateways: tuple[str, ...], keyed: tuple[str, ...],
+                          scheduler: str | None) -> None:
     """Write a Prometheus scrape config and a Grafana dashboard for the gateways into OUT_DIR."""
     from mlkit.serve._observability import write_configs
 
-    paths = write_configs(out_dir, gateways=list(gateways) or None, scheduler=scheduler)
+    given = [*gateways, *keyed]
+    paths = write_configs(out_dir, gateways=given or None, scheduler=scheduler,
+                          auth_gateways=list(keyed))
     click.echo(f"wrote {paths['prometheus']} and {paths['dashboard']}; run: "
                f"prometheus --config.file={paths['prometheus']}")

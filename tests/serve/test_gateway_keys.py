@@ -15,9 +15,9 @@ pytestmark = pytest.mark.timeout(900)  # the fixture starts a gateway (a minute 
 
 
 def _cli(*args):
-    from mlkit.cli import main
+    from mlkit.cli import cli
 
-    return CliRunner().invoke(main, ["serve", "keys", *args], catch_exceptions=False)
+    return CliRunner().invoke(cli, ["serve", "keys", *args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +93,9 @@ def test_keys_cli_and_every_refusal(secured, demo, helpers):
     with helpers.home_env(demo.home):
         revoked = _cli("revoke", "alice")
     assert revoked.exit_code == 0 and "revoked" in revoked.output
-    resp = wait_for(lambda: (r := _post(url, key, X=X)).status_code == 403 and r,
-                    what="the revoked key refused")
-    assert "revoked" in resp.json()["message"]
+    # a Response is falsy for 4xx: wait on the status code, then look at the answer
+    wait_for(lambda: _post(url, key, X=X).status_code == 403, what="the revoked key refused")
+    assert "revoked" in _post(url, key, X=X).json()["message"]
     with helpers.home_env(demo.home):
         again = _cli("revoke", "alice")
     assert again.exit_code != 0 and "no active API key named 'alice'" in again.output
@@ -143,12 +143,13 @@ def test_real_prometheus_scrapes_the_keyed_gateway(secured, demo, helpers, tmp_p
         pytest.skip("Debian's `prometheus` is not installed (apt-get install -y prometheus)")
     with helpers.home_env(demo.home):
         key = _cli("create", "prometheus").stdout.strip().splitlines()[0]
-        from mlkit.cli import main
+        from mlkit.cli import cli
 
-        res = CliRunner().invoke(main, ["serve", "observability", str(tmp_path / "obs")])
+        target = secured.gateway_url.removeprefix("http://")
+        res = CliRunner().invoke(cli, ["serve", "observability", str(tmp_path / "obs"),
+                                       "--keyed-gateway", target])
     assert res.exit_code == 0, res.output
     cfg = (tmp_path / "obs" / "prometheus.yml").read_text()
-    target = secured.gateway_url.removeprefix("http://")
     assert "mlkit-gateway-keyed" in cfg and target in cfg
     (tmp_path / "obs" / "gateway.key").write_text(key)
     dash = json.loads((tmp_path / "obs" / "grafana-dashboard.json").read_text())
