@@ -163,7 +163,10 @@ def test_real_prometheus_scrapes_the_keyed_gateway(secured, demo, helpers, tmp_p
          f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
         stdout=open(tmp_path / "prometheus.log", "wb"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(20):
+        # the gateway re-reads the key file at most once a second
+        wait_for(lambda: _post(secured.url, key, X=demo.X).status_code == 200,
+                 what="the new key accepted")
+        for _ in range(19):
             assert _post(secured.url, key, X=demo.X).status_code == 200
 
         def query(expr):
