@@ -25,6 +25,18 @@ def _port(text: str) -> int:
     return value
 
 
+def _wait_ms(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"--max-wait-ms is 0..1000, got {value:g}")
+    return value
+
+
 @subcommand("serve")
 @magic_arguments()
 @argument("target", help="a model (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/..., a path), "
@@ -37,6 +49,19 @@ def _port(text: str) -> int:
 @argument("--metrics", action="store_true", help="serve Prometheus metrics at /metrics")
 @argument("--log-predictions", action="store_true",
           help="log requests and predictions to Parquet under the mlkit home")
+@argument("--replicas", "-r", type=_positive, default=None,
+          help="serve through mlkit's gateway with N batching replicas")
+@argument("--max-batch-rows", type=_positive, default=64,
+          help="with --replicas: rows per model call at most (default 64)")
+@argument("--max-wait-ms", type=_wait_ms, default=5.0,
+          help="with --replicas: longest wait for company while loaded (default 5)")
+@argument("--api-keys", action="store_true", default=None,
+          help="with --replicas: require API keys (always on off 127.0.0.1)")
+@argument("--gateway", default=None, help="add the model to the running gateway of this name")
+@argument("--scale-to-zero", default=None,
+          help="with --replicas: stop idle replicas after e.g. 10m (the next request starts them)")
+@argument("--timeout", type=_positive, default=180,
+          help="seconds to wait for the server (or gateway and a replica) to answer")
 @argument("--all", action="store_true", help="with 'stop': stop every server")
 def serve(ctx: Any, args: Any, cell: str | None) -> Any:
     """Serve a model over REST with MLflow's scoring server; list or stop servers.
@@ -47,6 +72,9 @@ def serve(ctx: Any, args: Any, cell: str | None) -> Any:
         In [2]: %mlscale serve list
         In [3]: %mlscale serve stop iris-champion
         In [4]: %mlscale serve stop --all
+        In [5]: gw = %mlscale serve models:/iris@champion --replicas 2 --max-batch-rows 64
+        In [6]: gw.url
+        Out[6]: 'http://127.0.0.1:53212/models/iris/champion'
     """
     from mlkit import serve as api
 
@@ -63,7 +91,13 @@ def serve(ctx: Any, args: Any, cell: str | None) -> Any:
             f"%mlscale serve MODEL takes one model, got extra {args.server or '--all'!r}; "
             "to stop a server use: %mlscale serve stop NAME"
         )
+    extra: dict[str, Any] = {}
+    if args.replicas is not None or args.gateway is not None or args.scale_to_zero is not None:
+        extra = {"replicas": args.replicas or 1, "max_batch_rows": args.max_batch_rows,
+                 "max_wait_ms": args.max_wait_ms, "api_keys": args.api_keys,
+                 "gateway": args.gateway, "scale_to_zero": args.scale_to_zero}
     return api.start(
         args.target, port=args.port, host=args.host, workers=args.workers, name=args.name,
-        log_predictions=args.log_predictions, metrics=args.metrics,
+        log_predictions=args.log_predictions, metrics=args.metrics, **extra,
+        **({"timeout": float(args.timeout)} if args.timeout != 180 else {}),
     )

@@ -1,4 +1,5 @@
-"""Serve MLflow models: managed scoring-server processes, REST client, batch scoring on Dask.
+"""Serve MLflow models: managed scoring-server processes, REST client, batch scoring on Dask,
+and at scale: batching replicas behind one gateway (API keys, limits, metrics, splits).
 
 Attributes load lazily (lazy_loader), so importing this package imports neither MLflow nor
 pandas.
@@ -9,6 +10,9 @@ Examples
 >>> srv = mlkit.serve.start("models:/iris@champion")          # doctest: +SKIP
 >>> srv.predict(df.head())                                     # doctest: +SKIP
 >>> preds = mlkit.serve.batch_predict(ddf, "models:/iris@champion")   # doctest: +SKIP
+>>> gw = mlkit.serve.start("models:/iris@champion", replicas=2, max_batch_rows=64)  # doctest: +SKIP
+>>> gw.url                                                     # doctest: +SKIP
+'http://127.0.0.1:53212/models/iris/champion'
 >>> mlkit.serve.stop(all=True)                                 # doctest: +SKIP
 """
 

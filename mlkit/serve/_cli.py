@@ -31,13 +31,16 @@ def _fail(exc: Exception) -> None:
 
 @click.group(cls=_ServeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def serve_group() -> None:
-    """Serve MLflow models over REST (MODEL | list | stop | dockerfile).
+    """Serve MLflow models over REST (MODEL | list | stop | keys | observability | dockerfile).
 
     \b
       mlkit serve models:/iris@champion --port 8000
+      mlkit serve models:/iris@champion --replicas 2 --max-batch-rows 64
+      mlkit serve keys create ci-client --rate-limit 100/minute
       mlkit serve list
       mlkit serve stop iris-champion      (or --all)
       mlkit serve dockerfile models:/iris@champion build/iris
+      mlkit serve observability obs/      (Prometheus config + Grafana dashboard)
     """
 
 
@@ -56,15 +59,34 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 @click.option("--metrics", is_flag=True, help="serve Prometheus metrics at /metrics")
 @click.option("--log-predictions", is_flag=True, help="append requests and predictions to the "
               "Parquet prediction log under the mlkit home")
+@click.option("--replicas", type=click.IntRange(1, 64), default=None,
+              help="serve through mlkit's gateway with N batching replicas")
+@click.option("--max-batch-rows", type=click.IntRange(min=1), default=64, show_default=True,
+              help="with --replicas: rows per model call at most")
+@click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,
+              help="with --replicas: longest wait for company while loaded")
+@click.option("--api-keys/--no-api-keys", default=None,
+              help="with --replicas: require API keys (default: only off 127.0.0.1)")
+@click.option("--gateway", default=None, help="add MODEL to the running gateway of this name")
+@click.option("--scale-to-zero", default=None,
+              help="with --replicas: stop idle replicas after e.g. 10m; the next request "
+                   "starts them")
 def run_command(model: str, port: int, host: str, workers: int, name: str | None, metrics: bool,
-                log_predictions: bool) -> None:
+                log_predictions: bool, replicas: int | None, max_batch_rows: int,
+                max_wait_ms: float, api_keys: bool | None, gateway: str | None,
+                scale_to_zero: str | None) -> None:
     """Serve MODEL in the foreground until Ctrl-C (or SIGTERM), then stop it cleanly."""
     from mlkit.exceptions import MlkitError
     from mlkit.serve._server import _PROCS, start
 
+    extra: dict[str, Any] = {}
+    if replicas is not None or gateway is not None or scale_to_zero is not None:
+        extra = {"replicas": replicas or 1, "max_batch_rows": max_batch_rows,
+                 "max_wait_ms": max_wait_ms, "api_keys": api_keys, "gateway": gateway,
+                 "scale_to_zero": scale_to_zero}
     try:
         srv = start(model, port=port, host=host, workers=workers, name=name,
-                    log_predictions=log_predictions, metrics=metrics)
+                    log_predictions=log_predictions, metrics=metrics, **extra)
     except MlkitError as exc:
         _fail(exc)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -128,3 +150,86 @@ def dockerfile_command(model: str, out_dir: str) -> None:
         _fail(exc)
     click.echo(f"wrote {out / 'Dockerfile'} and {out / 'model_dir'}; build with: "
                f"docker build -t {out.name.lower()} {out}")
+
+
+@serve_group.group("keys")
+def keys_group() -> None:
+    """API keys for the gateway (stored hashed under the mlkit home).
+
+    \b
+      mlkit serve keys create ci-client --rate-limit 100/minute
+      mlkit serve keys list
+      mlkit serve keys revoke ci-client
+    """
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--rate-limit", default=None,
+              help="requests allowed, e.g. 10/second, 100/minute, 1000/hour (default: none)")
+def keys_create(name: str, rate_limit: str | None) -> None:
+    """Create a key called NAME; it is printed once and stored only as a hash."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._keys import create
+
+    try:
+        info = create(name, rate_limit=rate_limit)
+    except MlkitError as exc:
+        _fail(exc)
+    click.echo(info["key"])
+    click.echo(f"created key {info['id']} ({name}); it is shown only now: send it as "
+               "'Authorization: Bearer KEY'", err=True)
+
+
+@keys_group.command("list")
+def keys_list() -> None:
+    """List the keys (id, name, rate limit, created, revoked); never the keys themselves."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._keys import list_keys
+
+    try:
+        keys = list_keys()
+    except MlkitError as exc:
+        _fail(exc)
+    if not keys:
+        click.echo("no API keys (create one with: mlkit serve keys create NAME)")
+        return
+    rows = [("ID", "NAME", "RATE LIMIT", "CREATED", "REVOKED")]
+    rows += [(k["id"], k["name"], k.get("rate_limit") or "-", k["created"],
+              k.get("revoked") or "-") for k in keys]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@keys_group.command("revoke")
+@click.argument("name_or_id")
+def keys_revoke(name_or_id: str) -> None:
+    """Revoke the key NAME_OR_ID: running gateways refuse it (403) within a second."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._keys import revoke
+
+    try:
+        ids = revoke(name_or_id)
+    except MlkitError as exc:
+        _fail(exc)
+    click.echo("revoked: " + ", ".join(ids))
+
+
+@serve_group.command("observability")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--gateway", "gateways", multiple=True,
+              help="HOST:PORT of a gateway to scrape (default: every running mlkit gateway)")
+@click.option("--keyed-gateway", "keyed", multiple=True,
+              help="HOST:PORT of a gateway that checks API keys (key in OUT_DIR/gateway.key)")
+@click.option("--scheduler", default=None, help="HOST:PORT of the Dask dashboard to scrape")
+def observability_command(out_dir: str, gateways: tuple[str, ...], keyed: tuple[str, ...],
+                          scheduler: str | None) -> None:
+    """Write a Prometheus scrape config and a Grafana dashboard for the gateways into OUT_DIR."""
+    from mlkit.serve._observability import write_configs
+
+    given = [*gateways, *keyed]
+    paths = write_configs(out_dir, gateways=given or None, scheduler=scheduler,
+                          auth_gateways=list(keyed))
+    click.echo(f"wrote {paths['prometheus']} and {paths['dashboard']}; run: "
+               f"prometheus --config.file={paths['prometheus']}")

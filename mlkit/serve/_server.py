@@ -380,7 +380,16 @@ def list_servers() -> ServerList:
     --------
     >>> mlkit.serve.list_servers()      # doctest: +SKIP
     """
-    return ServerList(Server(e) for _, e in sorted(_registry.read().items()))
+    return ServerList(_handle(e) for _, e in sorted(_registry.read().items()))
+
+
+def _handle(entry: dict[str, Any]) -> Server:
+    """The right handle class for a registry entry (gateways and their routes have their own)."""
+    if entry.get("kind") in ("gateway", "route"):
+        from mlkit.serve._deploy import GatewayServer
+
+        return GatewayServer(entry)
+    return Server(entry)
 
 
 def get(name: str) -> Server:
@@ -394,7 +403,7 @@ def get(name: str) -> Server:
     if name not in servers:
         running = ", ".join(sorted(servers)) or "none"
         raise ServeError(f"no server named {name!r} is running (running: {running})")
-    return Server(servers[name])
+    return _handle(servers[name])
 
 
 def stop(
@@ -523,6 +532,13 @@ def start(
     timeout: float = 180.0,
     flush_every: int = 100,
     flush_seconds: float = 10.0,
+    replicas: int | None = None,
+    max_batch_rows: int = 64,
+    max_wait_ms: float = 5.0,
+    api_keys: bool | None = None,
+    max_body_bytes: int = 10 * 1024 * 1024,
+    gateway: str | None = None,
+    scale_to_zero: str | float | None = None,
 ) -> Server:
     """Serve an MLflow model over REST with MLflow's own scoring server, as a managed process.
 
@@ -550,6 +566,28 @@ def start(
     flush_every, flush_seconds : int, float
         The prediction log writes a file every ``flush_every`` requests or ``flush_seconds``
         seconds, whichever comes first, and at shutdown.
+    replicas : int, optional
+        Serve through mlkit's gateway (:mod:`mlkit.serve._gateway`) with this many batching
+        replica processes (:mod:`mlkit.serve._replica`): concurrent requests are merged into
+        one model call, the gateway retries a request on another replica if one dies, and
+        serves ``/metrics``, ``/health``, ``/ready``. ``url`` is then the route's base,
+        ``http://HOST:PORT/models/NAME/ALIAS``. ``workers``, ``metrics`` and
+        ``log_predictions`` do not apply.
+    max_batch_rows, max_wait_ms : int, float
+        With ``replicas``: rows per model call at most, and the longest wait (ms) for company
+        while a replica is loaded (an idle replica never waits).
+    api_keys : bool, optional
+        With ``replicas``: require API keys (``mlkit serve keys create NAME``). Default: off on
+        127.0.0.1, on for any other address (where it cannot be turned off).
+    max_body_bytes : int
+        With ``replicas``: larger request bodies get HTTP 413.
+    gateway : str, optional
+        With ``replicas``: add this model as one more route of the running gateway of that
+        name (one port for several models and versions).
+    scale_to_zero : str or float, optional
+        With ``replicas``: stop the replicas after this much idle time (``"10m"``, ``"30s"``,
+        seconds); the next request starts them again and is answered (its wait, the cold
+        start, is exported as ``mlkit_gateway_cold_start_seconds``).
 
     Returns
     -------
@@ -569,6 +607,9 @@ def start(
     'http://127.0.0.1:53211'
     >>> srv.predict(X.head(3))                                           # doctest: +SKIP
     >>> srv.stop()                                                       # doctest: +SKIP
+    >>> gw = mlkit.serve.start("models:/iris@champion", replicas=2)     # doctest: +SKIP
+    >>> gw.url                                                           # doctest: +SKIP
+    'http://127.0.0.1:53212/models/iris/champion'
     """
     _check_args(port, host, workers, name, flush_every, flush_seconds, timeout)
     from mlkit import track
@@ -580,6 +621,19 @@ def start(
 
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
+    if replicas is not None or gateway is not None or scale_to_zero is not None:
+        from mlkit.serve._deploy import start_gateway
+
+        require("prometheus_client", extra="serve")
+        if metrics or log_predictions or workers != 1:
+            raise ServeError("workers, metrics and log_predictions apply to a single server; "
+                             "with replicas=N the gateway always serves /metrics")
+        return start_gateway(
+            model, ref, tracking_uri, port=port, host=host, name=name,
+            replicas=1 if replicas is None else replicas, max_batch_rows=max_batch_rows,
+            max_wait_ms=max_wait_ms, api_keys=api_keys, max_body_bytes=max_body_bytes,
+            gateway=gateway, timeout=timeout, scale_to_zero=scale_to_zero,
+        )
     if port and not _port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
 

@@ -1,0 +1,268 @@
+"""A pool of scoring replicas for one model version, supervised by the gateway process.
+
+Each replica is ``python -m uvicorn --factory mlkit.serve._replica:create_app`` on a loopback
+port, a child of the gateway and in the gateway's process group (so stopping the gateway's group
+stops them all, and a replica whose gateway died exits by itself, see ``_replica``).
+
+Supervision: every ``check_every`` seconds the pool looks at each replica's process and
+``/ping``. A replica that exited (crash, OOM kill, SIGKILL) is marked down at once and started
+again on a fresh port; it takes traffic again once its ``/ping`` answers. The gateway also marks
+a replica down the moment a request to it fails at the connection level, and retries that
+request on another replica: a replica killed under load costs no client request.
+
+Routing picks the healthy replica with the fewest requests in flight (ties: round robin).
+
+Scale to zero (``idle_stop_s``): when no request has arrived for that long, the pool stops every
+replica (SIGTERM, graceful) and stays at zero; the next request starts them again
+(:meth:`Pool.wake`) and waits for the first one to answer ``/ping``: that wait is the cold
+start, measured and exported by the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Pool", "Replica"]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Replica:
+    """One replica process: its port, health and load as the gateway sees them."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.label = str(index)
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.healthy = False
+        self.inflight = 0
+        self.restarts = -1  # the first start is not a restart
+        self.starting = False
+
+
+class Pool:
+    """Replicas of one model version.
+
+    Parameters
+    ----------
+    model_path : str
+        Local MLflow model folder every replica loads.
+    replicas : int
+        How many processes.
+    max_batch_rows, max_wait_ms : int, float
+        Batching settings handed to each replica.
+    log_dir : str
+        Where ``replica-<i>.log`` files go.
+    on_restart : callable, optional
+        Called with the replica after each restart (metrics).
+    """
+
+    def __init__(self, model_path: str, replicas: int, max_batch_rows: int, max_wait_ms: float,
+                 log_dir: str, host: str = "127.0.0.1", check_every: float = 0.5,
+                 on_restart: Any = None, idle_stop_s: float | None = None) -> None:
+        self.model_path = model_path
+        self.host = host
+        self.log_dir = Path(log_dir)
+        self.check_every = check_every
+        self.on_restart = on_restart
+        self.env = os.environ.copy()
+        self.env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + self.env.get("PATH", "")
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.env["MLKIT_REPLICA_CONFIG"] = json.dumps({
+            "model_path": model_path, "max_batch_rows": int(max_batch_rows),
+            "max_wait_ms": float(max_wait_ms),
+        })
+        self.replicas = [Replica(i) for i in range(int(replicas))]
+        self._rr = 0
+        self._task: asyncio.Task | None = None
+        self._client: Any = None
+        self._closing = False
+        self.idle_stop_s = idle_stop_s
+        self.last_request = time.monotonic()
+        self.scaled_to_zero = False
+        self._waking: asyncio.Task | None = None
+        self.cold_starts: list[float] = []
+
+    # -- processes ---------------------------------------------------------------------
+    def _spawn(self, rep: Replica) -> None:
+        port = _free_port(self.host)
+        rep.url = f"http://{self.host}:{port}"
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "mlkit.serve._replica:create_app",
+               "--host", self.host, "--port", str(port), "--no-access-log",
+               "--timeout-graceful-shutdown", "5"]
+        log = open(self.log_dir / f"replica-{rep.index}.log", "ab")  # noqa: SIM115 - child owns
+        try:
+            log.write(f"=== mlkit: replica {rep.index} on port {port}\n".encode())
+            log.flush()
+            rep.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=self.env)
+        finally:
+            log.close()
+        rep.restarts += 1
+        rep.healthy = False
+        rep.starting = True
+
+    async def _ping(self, rep: Replica, timeout: float = 5.0) -> bool:
+        import httpx
+
+        try:
+            resp = await self._client.get(f"{rep.url}/ping", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    async def start(self, timeout: float = 180.0) -> None:
+        """Start every replica; return once each answers ``/ping`` (or raise with its log)."""
+        import httpx
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._client = httpx.AsyncClient(trust_env=False)
+        for rep in self.replicas:
+            self._spawn(rep)
+        deadline = time.monotonic() + timeout
+        while not all(r.healthy for r in self.replicas):
+            for rep in self.replicas:
+                if rep.healthy:
+                    continue
+                assert rep.proc is not None
+                if rep.proc.poll() is not None:
+                    log = self.log_dir / f"replica-{rep.index}.log"
+                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                    if "address already in use" in tail.lower() and rep.restarts < 3:
+                        self._spawn(rep)  # lost a port race: try another port
+                        continue
+                    await self.stop()
+                    raise RuntimeError(f"replica {rep.index} exited with code "
+                                       f"{rep.proc.returncode}; last lines of {log}:\n{tail}")
+                if await self._ping(rep, timeout=2.0):
+                    rep.healthy, rep.starting = True, False
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise RuntimeError(f"replicas did not answer /ping within {timeout:g} s")
+            await asyncio.sleep(0.1)
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.check_every)
+            if self.scaled_to_zero:
+                continue
+            if (self.idle_stop_s is not None and self._waking is None
+                    and time.monotonic() - self.last_request > self.idle_stop_s
+                    and not any(r.inflight for r in self.replicas)):
+                await self._scale_to_zero()
+                continue
+            for rep in self.replicas:
+                if rep.proc is None:
+                    continue
+                if rep.proc.poll() is not None:
+                    rep.healthy = False
+                    with contextlib.suppress(Exception):
+                        rep.proc.wait(timeout=0)
+                    self._spawn(rep)  # crashed or killed: start it again
+                    if self.on_restart is not None:
+                        self.on_restart(rep)
+                    continue
+                ok = await self._ping(rep)
+                if ok:
+                    rep.healthy, rep.starting = True, False
+                elif not rep.starting:
+                    rep.healthy = False
+
+    # -- scale to zero -----------------------------------------------------------------
+    async def _scale_to_zero(self) -> None:
+        self.scaled_to_zero = True
+        for rep in self.replicas:
+            rep.healthy = False
+        await self._stop_procs(10.0)
+        for rep in self.replicas:
+            rep.proc = None
+
+    async def _wake(self) -> None:
+        t0 = time.monotonic()
+        for rep in self.replicas:
+            self._spawn(rep)
+            rep.restarts -= 1  # a cold start is not a crash
+        while not any(r.healthy for r in self.replicas):
+            for rep in self.replicas:
+                assert rep.proc is not None
+                if rep.proc.poll() is not None:
+                    self._spawn(rep)
+                elif await self._ping(rep, timeout=2.0):
+                    rep.healthy, rep.starting = True, False
+            await asyncio.sleep(0.05)
+        self.cold_starts.append(time.monotonic() - t0)
+        self.scaled_to_zero = False
+        self.last_request = time.monotonic()
+
+    def wake(self) -> asyncio.Task | None:
+        """Start the replicas of a pool scaled to zero (once, however many requests wait)."""
+        self.last_request = time.monotonic()
+        if not self.scaled_to_zero:
+            return None
+        if self._waking is None or self._waking.done():
+            self._waking = asyncio.get_running_loop().create_task(self._wake())
+            self._waking.add_done_callback(lambda _t: setattr(self, "_waking", None))
+        return self._waking
+
+    # -- routing -----------------------------------------------------------------------
+    def pick(self, exclude: frozenset[int] = frozenset()) -> Replica | None:
+        """The healthy replica with the fewest requests in flight (None if none is up)."""
+        best = None
+        n = len(self.replicas)
+        for k in range(n):
+            rep = self.replicas[(self._rr + k) % n]
+            if rep.healthy and rep.index not in exclude and (
+                    best is None or rep.inflight < best.inflight):
+                best = rep
+        self._rr = (self._rr + 1) % n
+        return best
+
+    def mark_down(self, rep: Replica) -> None:
+        """A request to ``rep`` failed at the connection level: no traffic until /ping is ok."""
+        rep.healthy = False
+
+    @property
+    def healthy(self) -> int:
+        return sum(r.healthy for r in self.replicas)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"replica": r.index, "url": r.url, "healthy": r.healthy, "inflight": r.inflight,
+                 "restarts": max(r.restarts, 0), "scaled_to_zero": self.scaled_to_zero,
+                 "pid": r.proc.pid if r.proc is not None else None} for r in self.replicas]
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every replica, SIGKILL what is left after ``timeout``."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+        await self._stop_procs(timeout)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _stop_procs(self, timeout: float) -> None:
+        procs = [r.proc for r in self.replicas if r.proc is not None]
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+        deadline = time.monotonic() + timeout
+        for p in procs:
+            while p.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
