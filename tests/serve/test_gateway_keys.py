@@ -140,7 +140,8 @@ def test_real_prometheus_scrapes_the_keyed_gateway(secured, demo, helpers, tmp_p
 
     prometheus = shutil.which("prometheus")
     if prometheus is None:
-        pytest.skip("Debian's `prometheus` is not installed (apt-get install -y prometheus)")
+        pytest.fail("Debian's `prometheus` is not installed: `make system-deps` (as root) or "
+                    "`apt-get install -y prometheus`")
     with helpers.home_env(demo.home):
         key = _cli("create", "prometheus").stdout.strip().splitlines()[0]
         from mlkit.cli import cli
