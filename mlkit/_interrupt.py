@@ -26,10 +26,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["interruptible", "cancel", "settle", "install", "uninstall", "BUDGET_SECONDS"]
+__all__ = ["interruptible", "cancel", "settle", "install", "uninstall", "BUDGET_SECONDS",
+           "STOP_BUDGET_SECONDS"]
 
 #: Seconds an interrupted call may spend stopping its work before control returns anyway.
 BUDGET_SECONDS = 3.0
+#: The same for distributed trainings, whose ranks stop together at their next step and report
+#: their last metrics on the way out: usually done in about a second, this bound only matters on
+#: a badly overloaded machine (control then still comes back; the ranks keep their stop request).
+STOP_BUDGET_SECONDS = 10.0
 
 
 def cancel(client: Any, futures: Iterable[Any]) -> None:

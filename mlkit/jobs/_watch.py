@@ -181,6 +181,13 @@ class _JobKernelManager(AsyncKernelManager):
         await super().start_kernel(env=env, **kw)
         self.watch.attach(getattr(self.provisioner, "process", None))
 
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
+        # A cancelled job (its sweep was interrupted) has nothing left to say: its output
+        # notebook already holds the KeyboardInterrupt, so stop the kernel at once instead of
+        # waiting for a graceful exit, and hand control back sooner.
+        now = now or self.watch.reason == "cancelled"
+        await super().shutdown_kernel(now=now, restart=restart)
+
 
 def kernel_manager_class(watch: Watch) -> type[AsyncKernelManager]:
     """A kernel-manager class bound to one job's :class:`Watch` (nbclient instantiates it).

@@ -17,7 +17,7 @@ import pandas as pd
 import torch as _torch
 import torch.distributed as dist
 
-from mlkit._interrupt import BUDGET_SECONDS, cancel
+from mlkit._interrupt import STOP_BUDGET_SECONDS, cancel
 from mlkit.exceptions import ConfigError, DataError, MlkitError, TrainingError
 from mlkit.train import _checkpoint
 from mlkit.train._channel import Channel
@@ -133,7 +133,7 @@ def _follow(
         # Every rank leaves at its next step (ctx.batches / ctx.should_stop agree on it), then
         # the futures go; control comes back within the interrupt budget either way.
         channel.stop(addrs)
-        monitor.settle(done, min(timeout, BUDGET_SECONDS))
+        monitor.settle(done, min(timeout, STOP_BUDGET_SECONDS))
         cancel(client, futures)
         bar.close("stopped")
         raise

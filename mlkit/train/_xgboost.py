@@ -23,7 +23,7 @@ import xgboost as xgb
 import xgboost.dask as xgb_dask  # a submodule: it must be imported explicitly
 from xgboost.collective import Config as CollConfig
 
-from mlkit._interrupt import BUDGET_SECONDS
+from mlkit._interrupt import STOP_BUDGET_SECONDS
 from mlkit.exceptions import ConfigError, DataError, TrainingError
 from mlkit.train import _checkpoint, _preprocess
 from mlkit.train._channel import Channel
@@ -511,7 +511,7 @@ def _fit(
             # collective), give them a moment, then let the run end KILLED. Control comes back
             # within the interrupt budget; ranks still finishing a round keep their stop request.
             channel.stop(workers)
-            monitor.settle(finished, min(timeout, BUDGET_SECONDS))
+            monitor.settle(finished, min(timeout, STOP_BUDGET_SECONDS))
             bar.close("stopped")
             raise
         except WorkerLost as lost:
