@@ -1,0 +1,137 @@
+"""A study and two trainings in a real JupyterLab, their live progress, then the saved notebook
+reopened after its kernel is gone: the final states must still be on screen."""
+
+from __future__ import annotations
+
+import re
+
+from tests._wait import wait_for
+from tests.browser._lab import WIDGET_ERROR, Cell, Notebook
+
+NOTEBOOK = "results.ipynb"
+
+# Each trial takes a couple of seconds, so the live view can be read while trials run.
+TUNE = """%%mlscale tune --trials 4 --direction maximize --study browser --no-track
+def objective(trial):
+    import time
+    x = trial.suggest_float("x", -3.0, 3.0)
+    time.sleep(2.5)
+    return -(x - 1.0) ** 2"""
+
+DATA = """import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 6))
+df = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+df["y"] = (X[:, 0] + X[:, 1] > 0).astype(int)
+noise = df.copy()
+noise["y"] = rng.integers(0, 2, len(df))  # pure noise: validation loss stops improving at once
+train, valid = noise.iloc[:1500], noise.iloc[1500:]"""
+
+TRAIN = """import mlkit
+result = mlkit.train.xgboost(df, "y", params={"objective": "binary:logistic", "max_depth": 3},
+                             rounds=10, name="browser-train", track=False)"""
+
+EARLY = """early = mlkit.train.xgboost(train, "y", valid=valid,
+                            params={"objective": "binary:logistic", "eta": 0.3},
+                            rounds=200, early_stopping=5, name="browser-early", track=False)"""
+
+
+def elapsed_shown(widget) -> str | None:
+    m = re.search(r"(\d+\.\d) s", widget.first.text_content() or "")
+    return m.group(1) if m else None
+
+
+def trials_done(widget) -> int | None:
+    m = re.search(r"(\d+) / 4 trials", widget.first.text_content() or "")
+    return int(m.group(1)) if m else None
+
+
+def progress_widget(cell: Cell):
+    # tqdm.notebook's bar: an HBox of label, progress bar and counts.
+    return cell.locator.locator(".jp-OutputArea-output .widget-hbox").filter(
+        has=cell.nb.page.locator(".widget-hprogress")
+    )
+
+
+def test_tune_widget_shows_running_trials_and_a_ticking_clock(nb: Notebook):
+    nb.open()
+    nb.run("%load_ext mlkit")
+    nb.up_index = nb.run("%mlscale up --workers 2 --threads 1").index  # type: ignore[attr-defined]
+    cell = nb.run(TUNE, wait=False)
+    nb.tune_index = cell.index  # type: ignore[attr-defined]
+    widget = cell.widget("mlkit tune")
+    widget.first.wait_for(state="visible", timeout=120_000)
+    first = elapsed_shown(widget)
+    seen = {"running": False, "ticked": False}
+
+    def ticked_or_trial_done() -> bool:
+        text = widget.first.text_content() or ""
+        if trials_done(widget) == 0:
+            seen["running"] |= bool(re.search(r"\d+ running", text))
+            seen["ticked"] |= elapsed_shown(widget) not in (None, first)
+        return (seen["running"] and seen["ticked"]) or (trials_done(widget) or 0) > 0
+
+    wait_for(ticked_or_trial_done, timeout=120, what="the tune widget to tick or a trial to end")
+    assert seen["running"], "no running trial shown before the first trial finished"
+    assert seen["ticked"], f"clock frozen at {first} s until the first trial finished"
+    cell.wait_done()
+
+
+def test_tune_widget_final_state(nb: Notebook):
+    cell = Cell(nb, nb.tune_index)  # type: ignore[attr-defined]
+    widget = cell.widget("mlkit tune")
+    wait_for(lambda: trials_done(widget) == 4, timeout=60, what="4 / 4 trials")
+    text = widget.first.text_content() or ""
+    assert "best" in text
+    rows = widget.locator("table tr")
+    assert rows.count() == 5, f"top-trials table has {rows.count()} rows (header + 4 trials)"
+    assert widget.locator("svg circle").count() == 4
+    assert nb.value("len(study.trials), study.best_trial.number") in {f"4 {n}" for n in range(4)}
+
+
+def test_training_progress_reaches_the_last_round(nb: Notebook):
+    nb.run(DATA)
+    cell = nb.run(TRAIN)
+    nb.train_index = cell.index  # type: ignore[attr-defined]
+    bar = progress_widget(cell)
+    wait_for(lambda: "10/10" in (bar.first.text_content() or ""), timeout=60, what="10/10 rounds")
+    assert cell.locator.locator(".progress-bar-danger").count() == 0, "a finished run shown red"
+    assert nb.value("result.booster.num_boosted_rounds()") == "10"
+
+
+def test_training_keeps_worker_noise_out_of_the_notebook(nb: Notebook):
+    cell = Cell(nb, nb.train_index)  # type: ignore[attr-defined]
+    err = cell.stderr()
+    assert "got rank" not in err, f"xgboost's collective lines in the notebook: {err[:300]!r}"
+    assert not re.search(r"distributed\.(worker|nanny|core)", err), err[:300]
+
+
+def test_early_stopping_is_shown_as_success(nb: Notebook):
+    cell = nb.run(EARLY)
+    nb.early_index = cell.index  # type: ignore[attr-defined]
+    best, rounds = nb.value("early.best_iteration, early.booster.num_boosted_rounds()").split()
+    assert int(rounds) < 200, "the data was meant to stop early"
+    bar = progress_widget(cell)
+    text = bar.first.text_content() or ""
+    assert cell.locator.locator(".progress-bar-danger").count() == 0, (
+        f"early stop shown red: {text}"
+    )
+    assert "stopped early" in cell.output_text(), f"no 'stopped early' in {text!r}"
+
+
+def test_saved_notebook_shows_final_states_without_a_kernel(nb: Notebook):
+    saved = nb.save()
+    assert any(c.get("outputs") for c in saved["cells"])
+    nb.shutdown_kernel()
+    nb.page.goto("about:blank")
+    nb.open()  # reopened: a new kernel holds none of the old widgets
+    cluster = Cell(nb, nb.up_index)  # type: ignore[attr-defined]
+    tune = Cell(nb, nb.tune_index)  # type: ignore[attr-defined]
+    train = Cell(nb, nb.train_index)  # type: ignore[attr-defined]
+    wait_for(lambda: "mlkit cluster" in cluster.output_text(), timeout=30, what="cluster summary")
+    assert re.search(r"workers:\s*2", cluster.output_text()), cluster.output_text()[:300]
+    wait_for(lambda: "4 / 4 trials" in tune.output_text(), timeout=30, what="the study's state")
+    assert tune.locator.locator("table tr").count() >= 5, "no top-trials table"
+    assert tune.locator.locator("svg").count() >= 1, "no study plot"
+    wait_for(lambda: "10/10" in train.output_text(), timeout=30, what="the training's result")
+    assert WIDGET_ERROR not in nb.text(), "a widget output reads 'Error displaying widget'"
