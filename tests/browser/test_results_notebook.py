@@ -9,6 +9,8 @@ from tests._wait import wait_for
 from tests.browser._lab import WIDGET_ERROR, Cell, Notebook
 
 NOTEBOOK = "results.ipynb"
+# Ceiling for a small training on a loaded 2-core machine (only bounds a hang).
+TRAINING = 240
 
 # Each trial takes a couple of seconds, so the live view can be read while trials run.
 TUNE = """%%mlscale tune --trials 4 --direction maximize --study browser --no-track
@@ -91,8 +93,9 @@ def test_tune_widget_final_state(nb: Notebook):
 
 def test_training_progress_reaches_the_last_round(nb: Notebook):
     nb.run(DATA)
-    cell = nb.run(TRAIN)
+    cell = nb.run(TRAIN, wait=False)
     nb.train_index = cell.index  # type: ignore[attr-defined]
+    cell.wait_done(timeout=TRAINING)
     bar = progress_widget(cell)
     wait_for(lambda: "10/10" in (bar.first.text_content() or ""), timeout=60, what="10/10 rounds")
     assert cell.locator.locator(".progress-bar-danger").count() == 0, "a finished run shown red"
@@ -107,8 +110,7 @@ def test_training_keeps_worker_noise_out_of_the_notebook(nb: Notebook):
 
 
 def test_early_stopping_is_shown_as_success(nb: Notebook):
-    cell = nb.run(EARLY)
-    nb.early_index = cell.index  # type: ignore[attr-defined]
+    cell = nb.run(EARLY, timeout=TRAINING)
     best, rounds = nb.value("early.best_iteration, early.booster.num_boosted_rounds()").split()
     assert int(rounds) < 200, "the data was meant to stop early"
     bar = progress_widget(cell)
