@@ -10,7 +10,7 @@ from tests._wait import wait_for
 from tests.browser._lab import Cell, Notebook
 
 NOTEBOOK = "interrupt.ipynb"
-UP = "%mlscale up --workers 2 --threads 1"
+UP = "%mlscale up --workers 2 --threads 1 --memory 2GB"  # the shape of the rest of the suite
 # Ceiling for "control comes back": the bug it guards against froze the cell for minutes.
 CONTROL_BACK = 60
 
