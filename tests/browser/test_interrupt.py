@@ -62,7 +62,7 @@ def test_interrupt_during_training_returns_control_and_keeps_the_workers(nb: Not
         m = re.search(r"(\d+)/3000", cell.output_text())
         return int(m.group(1)) if m else 0
 
-    wait_for(lambda: rounds_done() >= 3, timeout=60, what="3 training rounds")
+    wait_for(lambda: rounds_done() >= 3, timeout=150, what="3 training rounds")
     seconds = interrupt_and_time(nb, cell)
     print(f"\ninterrupt during mlkit.train.xgboost -> control back: {seconds:.1f} s")
     assert rounds_done() < 3000
