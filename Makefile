@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP  := $(VENV)/.mlkit-installed
 
-.PHONY: install lock demo test test-fast lint bench gpu-check clean help
+.PHONY: install lock demo test test-fast lint bench gpu-check clean help browser-deps
 
 help:
 	@echo "make demo   - create .venv, install mlkit, run the main job (mlkit demo)"
@@ -59,19 +59,34 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mlkit demo
 
-# pytest runs the unit and integration tests, then nbval executes every tutorial and notebook
-# in a real kernel and compares outputs (sanitised by tests/nbval_sanitize.cfg). Both stages
+# tests/browser drives a real JupyterLab in Debian's chromium (Playwright with executable_path;
+# `playwright install` cannot download browsers here). As root a missing chromium is installed
+# through apt; otherwise one message says the command and make stops.
+CHROMIUM ?= /usr/bin/chromium
+export MLKIT_CHROMIUM := $(CHROMIUM)
+browser-deps:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for tests/browser"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "tests/browser needs Debian's chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" >&2; \
+		exit 1; \
+	fi
+
+# pytest runs the unit and integration tests (tests/browser included), then nbval executes every
+# tutorial and notebook in a real kernel and compares outputs (tests/nbval_sanitize.cfg). Both stages
 # always run (a failure in one does not hide the other's results); the last line sums up both
 # and the target fails if either failed.
 REPORTS := .test-reports
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
 	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/pytest.xml tests
 	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/nbval.xml --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks
 	@$(PY) tests/_summary.py pytest=$(REPORTS)/pytest.xml nbval=$(REPORTS)/nbval.xml
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser-deps
 	$(PY) -m pytest -p no:cacheprovider -x -q tests
 
 lint: $(STAMP)
