@@ -215,7 +215,9 @@ class IsolatedCluster(SpecCluster):
         if memory_limit == "auto" or memory_limit is None:
             # LocalCluster's rule: the machine's memory shared among the workers.
             total_threads = n_workers * threads_per_worker
-            memory_limit = parse_memory_limit("auto", threads_per_worker, max(total_threads, 1))
+            memory_limit = parse_memory_limit(
+                "auto", threads_per_worker, max(total_threads, 1), logger=logger
+            )
         scheduler_kwargs = {
             "host": host,
             "port": scheduler_port,

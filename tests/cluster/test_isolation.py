@@ -97,3 +97,15 @@ def test_a_killed_parent_leaves_no_cluster_process_behind(tmp_path):
         return not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
     wait_for(all_gone, timeout=60, what="the cluster's processes to end after their parent")
+
+
+def test_up_without_a_memory_limit_shares_the_machines_memory():
+    """`%mlscale up --workers 2` with no --memory: LocalCluster's "auto" rule, no error."""
+    import mlkit
+
+    mlkit.cluster.down()
+    try:
+        st = mlkit.cluster.up(workers=1, threads_per_worker=1).status()
+        assert st.n_workers == 1 and st.workers[0].memory_limit > 0
+    finally:
+        mlkit.cluster.down()
