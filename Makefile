@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP  := $(VENV)/.mlkit-installed
 
-.PHONY: install lock demo test test-fast lint bench gpu-check clean help browser-deps
+.PHONY: install lock demo test test-fast lint bench gpu-check clean help browser-deps system-deps
 
 help:
 	@echo "make demo   - create .venv, install mlkit, run the main job (mlkit demo)"
@@ -59,18 +59,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mlkit demo
 
-# tests/browser drives a real JupyterLab in Debian's chromium (Playwright with executable_path;
-# `playwright install` cannot download browsers here). As root a missing chromium is installed
+# Debian packages the tests use for real: chromium (tests/browser drives a real JupyterLab in it
+# through Playwright's executable_path; `playwright install` cannot download browsers here) and
+# prometheus (tests/serve scrapes a live gateway with it). As root the missing ones are installed
 # through apt; otherwise one message says the command and make stops.
 CHROMIUM ?= /usr/bin/chromium
 export MLKIT_CHROMIUM := $(CHROMIUM)
-browser-deps:
-	@if [ -x "$(CHROMIUM)" ]; then :; \
+SYSTEM_PACKAGES := chromium prometheus
+browser-deps system-deps:
+	@missing=""; [ -x "$(CHROMIUM)" ] || missing="chromium"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's chromium for tests/browser"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		echo "installing Debian's$$missing for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else \
-		echo "tests/browser needs Debian's chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" >&2; \
+		echo "the tests need Debian's$$missing: run 'sudo apt-get install -y$$missing'" >&2; \
 		exit 1; \
 	fi
 
