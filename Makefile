@@ -67,7 +67,7 @@ CHROMIUM ?= /usr/bin/chromium
 export MLKIT_CHROMIUM := $(CHROMIUM)
 SYSTEM_PACKAGES := chromium prometheus
 browser-deps system-deps:
-	@missing=""; [ -x "$(CHROMIUM)" ] || missing="chromium"; \
+	@missing=""; [ -x "$(CHROMIUM)" ] || missing=" chromium"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
