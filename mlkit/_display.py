@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "WIDGET_VIEW_MIME",
+    "end_view",
     "in_kernel",
     "can_draw_widgets",
     "mimebundle",
@@ -408,3 +409,19 @@ class DaskProgress:
         st.finish(status)
         self.slot.update(mimebundle(progress_html(st), st.summary()))
         self.widget.widget.close()
+
+
+def end_view(view: DaskProgress | None, exc: BaseException | None = None) -> None:
+    """End a live cluster-progress view with its outcome: ``finished`` when ``exc`` is None,
+    ``stopped`` for the stop button (KeyboardInterrupt), ``failed`` otherwise; None is a no-op.
+
+    Examples
+    --------
+    >>> end_view(None)
+    """
+    if view is None:
+        return
+    if exc is None:
+        view.close("finished")
+    else:
+        view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mlkit._display import end_view
 from mlkit._interrupt import interruptible
 
 __all__ = ["compute", "per_partition"]
@@ -58,11 +59,9 @@ def compute(
                     view = _show(futures)
             results = tuple(client.gather(futures))
         except BaseException as exc:
-            if view is not None:
-                view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+            end_view(view, exc)
             raise
-        if view is not None:
-            view.close("finished")
+        end_view(view)
         return results
 
 

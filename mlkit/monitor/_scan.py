@@ -210,6 +210,7 @@ def _show_progress(progress: bool | None) -> bool:
 
 def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
+    from mlkit._display import end_view
     from mlkit._interrupt import interruptible
 
     view = None
@@ -229,11 +230,9 @@ def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
                         dask_progress(futures, notebook=False)
             results = client.gather(futures)
         except BaseException as exc:
-            if view is not None:
-                view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+            end_view(view, exc)
             raise
-        if view is not None:
-            view.close("finished")
+        end_view(view)
         return results
 
 
