@@ -85,7 +85,7 @@ browser-deps system-deps:
 REPORTS := .test-reports
 test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
-	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/pytest.xml tests
+	-$(PY) -m pytest -p no:cacheprovider --durations=25 --junitxml=$(REPORTS)/pytest.xml tests
 	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/nbval.xml --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks
 	@$(PY) tests/_summary.py pytest=$(REPORTS)/pytest.xml nbval=$(REPORTS)/nbval.xml

@@ -23,13 +23,22 @@ def pytest_configure(config):
     os.environ.setdefault("MLKIT_DASHBOARD", "0")  # tests never need the bokeh dashboard
 
 
+# mlflow.set_experiment() also writes MLFLOW_EXPERIMENT_ID into os.environ; left behind, it names
+# an experiment of a previous test's store to every later test and to every kernel or server
+# a test starts (which then fails: "MLFLOW_EXPERIMENT_ID ... does not exist").
+MLFLOW_PROCESS_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
 @pytest.fixture(autouse=True)
 def mlkit_home(tmp_path, monkeypatch):
     """Every test gets its own mlkit home; MLflow uses its default store inside it."""
     home = tmp_path / "mlkit-home"
     monkeypatch.setenv("MLKIT_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return home
+    for name in MLFLOW_PROCESS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield home
+    for name in MLFLOW_PROCESS_ENV[1:]:
+        os.environ.pop(name, None)
 
 
 @pytest.fixture

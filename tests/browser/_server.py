@@ -147,7 +147,8 @@ def start_lab(base: Path, timeout: float = 120.0) -> LabServer:
         "IPYTHONDIR": str(base / "ipython"),
         "PYTHONUNBUFFERED": "1",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
     env.pop("PYTEST_CURRENT_TEST", None)
     log_path = base / "jupyter-lab.log"
     cmd = [

@@ -139,7 +139,8 @@ def kernel(kernel_home):
         # The repository root, so cells can import tests' helpers like any module.
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
     km = KernelManager(kernel_name="python3")
     km.start_kernel(env=env, cwd=str(kernel_home))
     kc = km.client()
