@@ -28,6 +28,7 @@ from typing import Any
 __all__ = [
     "WIDGET_VIEW_MIME",
     "end_view",
+    "done_quietly",
     "in_kernel",
     "can_draw_widgets",
     "mimebundle",
@@ -425,3 +426,28 @@ def end_view(view: DaskProgress | None, exc: BaseException | None = None) -> Non
         view.close("finished")
     else:
         view.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+
+
+# Cluster work that finishes within this many seconds shows no bar: quick cells stay quiet, and
+# a saved notebook shows the same outputs however busy the machine that ran it was.
+QUIET_SECONDS = 2.0
+
+
+def done_quietly(futures: list[Any], progress: bool | None) -> bool:
+    """The one rule for when cluster work gets no progress bar: ``progress=False``, or the
+    default (None) and the work finished within :data:`QUIET_SECONDS`.
+
+    Examples
+    --------
+    >>> done_quietly([], progress=False)
+    True
+    """
+    if progress is not None:
+        return not progress
+    from distributed import wait
+
+    try:
+        wait(futures, timeout=QUIET_SECONDS)
+    except TimeoutError:
+        return False
+    return True

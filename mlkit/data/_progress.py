@@ -10,14 +10,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mlkit._display import end_view
+from mlkit._display import done_quietly, end_view
 from mlkit._interrupt import interruptible
 
 __all__ = ["compute", "per_partition"]
-
-# Work that finishes within this many seconds shows no bar (keeps quick cells quiet).
-_QUIET_SECONDS = 2.0
-
 
 def compute(
     *collections: Any, client: Any = None, progress: bool | None = None
@@ -31,13 +27,13 @@ def compute(
     client : distributed.Client, optional
         Defaults to :func:`mlkit.cluster.get_client`.
     progress : bool, optional
-        Force the bar on or off; by default it shows when the work takes longer than 2 s.
+        Force the bar on or off; by default it shows when the work takes longer than 2 s
+        (:data:`mlkit._display.QUIET_SECONDS`).
 
     Examples
     --------
     >>> total, n = compute(ddf.x.sum(), ddf.x.count())   # doctest: +SKIP
     """
-    from distributed import wait
 
     if client is None:
         from mlkit.cluster import get_client
@@ -48,15 +44,8 @@ def compute(
     with interruptible(client) as scope:
         futures = scope.track(client.compute(list(collections)))
         try:
-            if progress is not False:
-                slow = bool(progress)
-                if not slow:
-                    try:
-                        wait(futures, timeout=_QUIET_SECONDS)
-                    except TimeoutError:
-                        slow = True
-                if slow:
-                    view = _show(futures)
+            if not done_quietly(futures, progress):
+                view = _show(futures)
             results = tuple(client.gather(futures))
         except BaseException as exc:
             end_view(view, exc)

@@ -207,7 +207,8 @@ def drift(
     client : distributed.Client, optional
         Defaults to the mlkit cluster's client (dask input only).
     progress : bool, optional
-        Show a progress bar (default: in a notebook, or when stderr is a terminal).
+        Show a progress bar (default: in a notebook, or when stderr is a terminal, once the
+        work has run for 2 s).
 
     Returns
     -------

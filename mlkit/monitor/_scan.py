@@ -210,7 +210,7 @@ def _show_progress(progress: bool | None) -> bool:
 
 def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
-    from mlkit._display import end_view
+    from mlkit._display import done_quietly, end_view
     from mlkit._interrupt import interruptible
 
     view = None
@@ -218,7 +218,7 @@ def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     with interruptible(client) as scope:
         futures = scope.track(client.compute(objs))
         try:
-            if _show_progress(progress):
+            if _show_progress(progress) and not done_quietly(futures, progress):
                 from mlkit._display import DaskProgress, can_draw_widgets
 
                 if can_draw_widgets():
