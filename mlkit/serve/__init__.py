@@ -13,6 +13,8 @@ Examples
 >>> gw = mlkit.serve.start("models:/iris@champion", replicas=2, max_batch_rows=64)  # doctest: +SKIP
 >>> gw.url                                                     # doctest: +SKIP
 'http://127.0.0.1:53212/models/iris/champion'
+>>> mlkit.serve.lambda_package("models:/iris@champion", "build/iris-lambda")  # doctest: +SKIP
+PosixPath('/work/build/iris-lambda')
 >>> mlkit.serve.stop(all=True)                                 # doctest: +SKIP
 """
 
@@ -24,5 +26,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_server": ["Server", "ServerList", "start", "stop", "list_servers", "get"],
         "_batch": ["batch_predict"],
         "_docker": ["dockerfile"],
+        "_lambda": ["lambda_package"],
     },
 )

@@ -31,7 +31,8 @@ def _fail(exc: Exception) -> None:
 
 @click.group(cls=_ServeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def serve_group() -> None:
-    """Serve MLflow models over REST (MODEL | list | stop | keys | observability | dockerfile).
+    """Serve MLflow models over REST (MODEL | list | stop | keys | observability | dockerfile |
+    lambda).
 
     \b
       mlkit serve models:/iris@champion --port 8000
@@ -40,6 +41,7 @@ def serve_group() -> None:
       mlkit serve list
       mlkit serve stop iris-champion      (or --all)
       mlkit serve dockerfile models:/iris@champion build/iris
+      mlkit serve lambda models:/iris@champion build/iris-lambda   (AWS Lambda image context)
       mlkit serve observability obs/      (Prometheus config + Grafana dashboard)
     """
 
@@ -150,6 +152,31 @@ def dockerfile_command(model: str, out_dir: str) -> None:
         _fail(exc)
     click.echo(f"wrote {out / 'Dockerfile'} and {out / 'model_dir'}; build with: "
                f"docker build -t {out.name.lower()} {out}")
+
+
+@serve_group.command("lambda")
+@click.argument("model")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--max-body-bytes", type=int, default=0,
+              help="larger request bodies get 413 (default: just under Lambda's 6 MB limit)")
+@click.option("--python", "python", type=click.Choice(["3.10", "3.11", "3.12", "3.13"]),
+              default=None, help="Python of the image (default: the model's)")
+@click.option("--base", type=click.Choice(["python", "aws"]), default="python",
+              show_default=True, help="python:X.Y-slim + awslambdaric, or AWS's "
+              "public.ecr.aws/lambda/python:X.Y")
+def lambda_command(model: str, out_dir: str, max_body_bytes: int, python: str | None,
+                   base: str) -> None:
+    """Write an AWS Lambda container-image build context for MODEL into OUT_DIR (no Docker)."""
+    from mlkit.exceptions import MlkitError
+    from mlkit.serve._lambda import lambda_package
+
+    try:
+        out = lambda_package(model, out_dir, max_body_bytes=max_body_bytes, python=python,
+                             base=base)
+    except MlkitError as exc:
+        _fail(exc)
+    click.echo(f"wrote {out / 'Dockerfile'}, {out / 'lambda_handler.py'} and {out / 'model'}; "
+               f"build with: docker build --platform linux/amd64 -t {out.name.lower()} {out}")
 
 
 @serve_group.group("keys")
