@@ -10,7 +10,7 @@
     DIR/lambda_handler.py   ``handler = create_handler(...)``: the image's CMD
     DIR/mlkit-lambda.json   what was packaged (model URI, version, Python, limits)
 
-Two bases. ``base="python"`` (default): ``python:X.Y-slim`` (Debian, glibc 2.36) with AWS's
+Two bases. ``base="python"`` (default): ``python:X.Y-slim`` (Debian) with AWS's
 runtime interface client ``awslambdaric`` as the entry point, X.Y being the Python the model was
 saved with. ``base="aws"``: AWS's own ``public.ecr.aws/lambda/python:X.Y`` (runtime client and
 emulator built in). AWS's 3.10 and 3.11 images run Amazon Linux 2 (glibc 2.26), where current
