@@ -23,8 +23,10 @@ What Lambda adds in front (:class:`LambdaFront`), all before MLflow sees the req
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = ["create_handler", "LambdaFront", "DEFAULT_MAX_BODY_BYTES"]
@@ -149,22 +151,44 @@ def create_handler(model_path: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # lifespan cycle on every invocation
     adapter = Mangum(app, lifespan="off")
 
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # as Lambda calls it: no loop running in this thread
+            return adapter(event, context)
+
+        # Called from a running event loop (a notebook's kernel, async code): Mangum drives a
+        # loop of its own, so it runs in a thread that has one.
+        def in_thread() -> dict[str, Any]:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                return adapter(event, context)
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(in_thread).result()
+
     def handler(event: Any, context: Any) -> dict[str, Any]:
         import binascii
 
         if not isinstance(event, dict):
             return _bad_event("the event is not a JSON object: invoke through API Gateway, "
                               "a Function URL or an ALB", context)
+        # Mangum's reading of the event, checked first so that only its failures (not an HTTP
+        # event, a body that is not base64) become a 400 here
         try:
-            return adapter(event, context)
+            request = adapter.infer(event, context)
+            request.scope, request.body  # noqa: B018 - properties that parse the event
         except binascii.Error:
             return _bad_event("the request body is marked base64 but is not valid base64",
                               context)
-        except (RuntimeError, KeyError, TypeError) as exc:
-            # Mangum raises these for an event that is not an HTTP request it knows; an error
-            # inside the app never gets here (ServingMiddleware answers it)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
             print(f"mlkit: unreadable Lambda event: {exc!r}", file=sys.stderr, flush=True)
             return _bad_event("not an HTTP event mlkit can read (API Gateway REST or HTTP API, "
                               "Function URL, ALB)", context)
+        return answer(event, context)
 
     return handler

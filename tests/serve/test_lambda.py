@@ -25,14 +25,21 @@ MAX_BODY = 4096  # small, so that the oversize case stays small
 
 # Runs in the subprocess: import the generated handler, answer each event, print the results.
 _INVOKE = r"""
-import json, sys, types
+import asyncio, json, sys, types
 events = json.load(sys.stdin)
 import lambda_handler, mlkit
 out = {"mlkit_file": mlkit.__file__, "answers": []}
+
+async def in_a_loop(ev, ctx):  # as a notebook cell calls it: an event loop is running
+    return lambda_handler.handler(ev, ctx)
+
 for ev in events:
     ctx = types.SimpleNamespace(aws_request_id=ev.pop("_rid"), function_name="demo",
                                 get_remaining_time_in_millis=lambda: 30000)
-    out["answers"].append(lambda_handler.handler(ev, ctx))
+    if ev.pop("_in_loop", False):
+        out["answers"].append(asyncio.run(in_a_loop(ev, ctx)))
+    else:
+        out["answers"].append(lambda_handler.handler(ev, ctx))
 print("MLKIT-RESULT " + json.dumps(out))
 """
 
@@ -165,6 +172,11 @@ def answers(context, demo, tmp_path_factory):
         keys.append((kind, "ping"))
     events.append({"_rid": "not-http", "detail-type": "Scheduled Event", "source": "aws.events"})
     keys.append(("other", "not an HTTP event"))
+    events.append({"_rid": "truncated", "version": "2.0", "requestContext": {}})
+    keys.append(("other", "truncated v2 event"))
+    body, ctype, _, _ = cases["valid split"]
+    events.append({**_event("function_url", "valid split", body, ctype, False), "_in_loop": True})
+    keys.append(("function_url", "valid split, called from a running event loop"))
     got = _invoke(sys.executable, context, events, tmp_path_factory.mktemp("lambda-home"))
     assert Path(got["mlkit_file"]).is_relative_to(context)  # the copy in the context ran
     return dict(zip(keys, got["answers"], strict=True))
@@ -243,8 +255,16 @@ def test_bad_requests_get_4xx_never_5xx(kind, answers, servers, demo):
 
 
 def test_an_event_that_is_not_http_gets_400(answers):
-    answer = answers[("other", "not an HTTP event")]
-    assert answer["statusCode"] == 400 and "not an HTTP event" in answer["body"]
+    for case in ("not an HTTP event", "truncated v2 event"):
+        answer = answers[("other", case)]
+        assert answer["statusCode"] == 400 and "not an HTTP event" in answer["body"], answer
+
+
+def test_the_handler_works_under_a_running_event_loop(answers, demo):
+    answer = answers[("function_url", "valid split, called from a running event loop")]
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["predictions"] == demo.model.predict(
+        demo.X.head(5)).tolist()
 
 
 def test_requirements_install_into_a_scratch_venv(context, demo, tmp_path):
