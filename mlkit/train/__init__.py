@@ -11,6 +11,8 @@ Examples
 >>> result = mlkit.train.xgboost(ddf, "target", params=params)  # doctest: +SKIP
 >>> uri = result.log_model()                                    # doctest: +SKIP
 >>> out = mlkit.train.torch(train_fn, data=ddf, epochs=3)       # doctest: +SKIP
+>>> mlkit.train.recall_at_k({"ann": [3, 1]}, {"ann": [1]}, k=2)  # ranking metrics
+1.0
 """
 
 import lazy_loader as _lazy
@@ -21,5 +23,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_xgboost": ["xgboost", "XGBoostResult"],
         "_torch": ["torch", "TorchResult"],
         "_torch_worker": ["TrainContext", "TrainingStopped"],
+        "_ranking": ["recall_at_k", "ndcg_at_k"],
     },
 )
