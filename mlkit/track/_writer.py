@@ -57,7 +57,8 @@ TRUNCATED = "..."
 
 _log = logging.getLogger("mlkit.track")
 
-_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # MLflow's key rule: alphanumerics, _ - . space /
+# What MLflow allows in a key on every platform (it also allows ":" except on Windows).
+_BAD_KEY = re.compile(r"[^/\w.\- ]")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class Limits:
 
 
 @functools.cache
+def _validation() -> Any:
+    return require("mlflow.utils.validation")
+
+
+@functools.cache
 def limits() -> Limits:
     """MLflow's limits from :mod:`mlflow.utils.validation` (read once).
 
@@ -82,7 +88,7 @@ def limits() -> Limits:
     >>> lim.key, lim.param_value, lim.metrics_per_batch
     (250, 6000, 1000)
     """
-    v = require("mlflow.utils.validation")
+    v = _validation()
     return Limits(
         key=v.MAX_ENTITY_KEY_LENGTH,
         param_value=v.MAX_PARAM_VAL_LENGTH,
@@ -120,16 +126,20 @@ def clip(text: str, limit: int) -> str:
 
 
 def metric_key(name: Any) -> str:
-    """A key MLflow accepts for ``name``: other characters become ``_``, cut to MLflow's length.
+    """A key MLflow accepts for ``name``: if MLflow's own check refuses it, the characters it
+    does not allow become ``_``; cut to MLflow's key length.
 
     Used for metric, param and tag keys alike (MLflow has one rule for all three).
 
     Examples
     --------
-    >>> metric_key("lr[0]")
-    'lr_0_'
+    >>> metric_key("lr[0]"), metric_key("train/loss")
+    ('lr_0_', 'train/loss')
     """
-    return clip(_BAD_KEY.sub("_", str(name)), limits().key) or "_"
+    text = str(name)
+    if not _validation().validate_param_and_metric_name(text):
+        text = _BAD_KEY.sub("_", text)
+    return clip(text, limits().key) or "_"
 
 
 def _text(value: Any) -> str:
@@ -310,10 +320,9 @@ class RunWriter:
         self._params[metric_key(key)] = param_text(value)
 
     def params(self, values: Mapping[str, Any]) -> None:
-        """Queue several params; None values are skipped."""
+        """Queue several params (None is stored as ``"None"``, as MLflow's own API does)."""
         for key, value in values.items():
-            if value is not None:
-                self.param(key, value)
+            self.param(key, value)
 
     def tag(self, key: str, value: Any) -> None:
         """Queue one tag (cut to MLflow's tag value limit); a later value of a key wins."""

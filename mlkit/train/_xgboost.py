@@ -436,9 +436,10 @@ def xgboost(
         except AttributeError:
             best = booster.num_boosted_rounds() - 1
         if run is not None:
-            import mlflow
+            from mlkit.track._writer import RunWriter
 
-            mlflow.MlflowClient(run.tracking_uri).log_metric(run.run_id, "best_iteration", best)
+            with RunWriter(run.run_id, run.tracking_uri) as writer:
+                writer.metric("best_iteration", best)
         return XGBoostResult(
             booster=booster,
             history=_history_frame(history),
