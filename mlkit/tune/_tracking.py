@@ -15,11 +15,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.trial import FrozenTrial, TrialState
-
+from mlkit._imports import require
 from mlkit.exceptions import TuneError
 from mlkit.track._writer import RunWriter, metric_key
 from mlkit.tune._progress import TrialRow
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+FrozenTrial = require("optuna.trial").FrozenTrial
+TrialState = require("optuna.trial").TrialState
 
 __all__ = ["StudyTracker", "best_model_uri", "best_model", "register_best"]
 
