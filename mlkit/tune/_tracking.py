@@ -144,7 +144,8 @@ class StudyTracker:
         from mlflow import MlflowClient
 
         client = MlflowClient(self.tracking_uri)
-        # The parent's best_value history: one batch at the end, not one write per improvement.
+        # The parent's best_value history is written when the queue runs dry: live in a slow
+        # study, one batch for many improvements in a fast one (not one write each).
         self._parent = RunWriter(self.run_id, client=client)
         while True:
             item = self._queue.get()
@@ -156,6 +157,8 @@ class StudyTracker:
                 self._n_logged += 1
                 if best is not None:
                     self._parent.metric("best_value", best, step=frozen.number)
+                if self._queue.empty():
+                    self._parent.flush()
             except Exception as exc:  # MLflow trouble must not stop the study: report at the end
                 self.errors.append(f"trial {item[0].number}: {type(exc).__name__}: {exc}")
             finally:
