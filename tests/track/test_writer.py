@@ -183,23 +183,27 @@ def test_ctrl_c_in_the_middle_of_writing_ends_the_run_killed(store, mlkit_home, 
                 w.flush()
                 step += 1
     """))
+    # stderr to a file: a pipe nobody reads while the process runs could fill and block it.
+    err = open(tmp_path / "writer.err", "w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=err, text=True,
         env={**os.environ},
     )
     try:
         run_id = proc.stdout.readline().strip()
-        assert run_id, proc.stderr.read()
+        assert run_id, (tmp_path / "writer.err").read_text()
         wait_for(
             lambda: len(client.get_metric_history(run_id, "m")) >= 5,
             timeout=60, what="the writer process to store a few batches",
         )
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode != 0
-    assert "KeyboardInterrupt" in proc.stderr.read()
+        err.close()
+    stderr = (tmp_path / "writer.err").read_text()
+    assert proc.returncode != 0, stderr[-2000:]
+    assert "KeyboardInterrupt" in stderr, stderr[-2000:]
     assert client.get_run(run_id).info.status == "KILLED"
