@@ -25,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlkit._imports import require
+
 __all__ = [
     "WIDGET_VIEW_MIME",
     "end_view",
@@ -312,10 +314,7 @@ class ProgressBar:
         if not enabled:
             return
         widgets = can_draw_widgets()
-        if widgets:
-            from tqdm.notebook import tqdm
-        else:
-            from tqdm.std import tqdm
+        tqdm = require("tqdm.notebook" if widgets else "tqdm.std").tqdm
         kwargs: dict[str, Any] = {
             "total": state.total,
             "initial": state.position,

@@ -16,8 +16,11 @@ from mlkit.exceptions import MissingDependencyError
 _EXTRA_FOR = {
     "dask": "dask",
     "distributed": "dask",
+    "cloudpickle": "dask",
+    "numpy": "dask",
     "pandas": "dask",
     "pyarrow": "dask",
+    "tqdm": "dask",
     "dask_cuda": "gpu",
     "dask_cudf": "gpu",
     "xgboost": "xgboost",
@@ -26,13 +29,19 @@ _EXTRA_FOR = {
     "optuna_integration": "optuna",
     "mlflow": "mlflow",
     "papermill": "papermill",
+    "jupyter_client": "papermill",
+    "nbformat": "papermill",
+    "yaml": "papermill",
     "ipywidgets": "widgets",
     "fsspec": "data",
     "s3fs": "data",
     "pandera": "data",
     "scipy": "data",
-    "sklearn": "all",
-    "prometheus_client": "all",
+    "sklearn": "data",
+    "prometheus_client": "serve",
+    "psutil": "serve",
+    "uvicorn": "serve",
+    "httpx": "serve",
 }
 
 
@@ -62,7 +71,7 @@ def require(module: str, extra: str | None = None) -> ModuleType:
             raise
         extra = extra or _EXTRA_FOR.get(top, "all")
         raise MissingDependencyError(
-            f"{module!r} is not installed; install it with: pip install 'mlkit[{extra}]'"
+            f"{module!r} is not installed; install it with: pip install \"mlkit[{extra}]\""
         ) from exc
 
 

@@ -15,13 +15,15 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pandas.api import types as pt
-
+from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
 from mlkit.data._progress import per_partition
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
+pt = require("pandas.api.types")
 
 __all__ = ["Fingerprint", "fingerprint"]
 

@@ -6,11 +6,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
 from mlkit.exceptions import ConfigError, DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = ["split"]
 

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import fsspec
-from fsspec.core import url_to_fs
-
+from mlkit._imports import require
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+fsspec = require("fsspec")
+url_to_fs = require("fsspec.core").url_to_fs
 
 __all__ = ["Located", "locate", "staged_output", "FORMATS"]
 

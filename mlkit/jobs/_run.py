@@ -275,9 +275,8 @@ def run(
 
 
 def _log_params(client: Any, run_id: str, params: dict[str, Any]) -> None:
-    from mlflow.entities import Param
+    from mlkit.track._writer import RunWriter
 
-    from mlkit.jobs._tracking import param_text
-
-    if params:
-        client.log_batch(run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
+    writer = RunWriter(run_id, client=client)
+    writer.params(params)
+    writer.flush()

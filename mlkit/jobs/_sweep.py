@@ -150,9 +150,9 @@ def sweep(
         MLFLOW_STATUS,
         job_tags,
         log_outcome,
-        param_text,
         set_final_status,
     )
+    from mlkit.track._writer import RunWriter, param_text
 
     timeout = check_timeout(timeout, "timeout")
     cell_timeout = check_timeout(cell_timeout, "cell_timeout")
@@ -277,11 +277,10 @@ def sweep(
         table = _table(points, outcomes, child_ids)
         statuses = [o.status for o in outcomes.values()]
         n_ok = statuses.count("ok")
-        mlclient.log_batch(
-            parent_id,
-            metrics=_metrics(len(specs), n_ok),
-            tags=_tags(statuses),
-        )
+        writer = RunWriter(parent_id, client=mlclient)
+        writer.metrics({"jobs": len(specs), "jobs_ok": n_ok, "jobs_not_ok": len(specs) - n_ok})
+        writer.tag("mlkit.job.status", _overall(statuses))
+        writer.flush()
         mlclient.log_text(parent_id, table.to_csv(), "summary.csv")
     exit_code = sweep_exit_code(statuses)
     parent_status = "ok" if exit_code == 0 else ("stopped" if exit_code == 3 else "failed")
@@ -298,24 +297,8 @@ def sweep(
     return table
 
 
-def _metrics(total: int, ok: int) -> list[Any]:
-    import time
-
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    return [
-        Metric("jobs", total, now, 0),
-        Metric("jobs_ok", ok, now, 0),
-        Metric("jobs_not_ok", total - ok, now, 0),
-    ]
-
-
-def _tags(statuses: list[str]) -> list[Any]:
-    from mlflow.entities import RunTag
-
-    overall = {0: "ok", 3: "stopped", 130: "cancelled"}.get(sweep_exit_code(statuses), "failed")
-    return [RunTag("mlkit.job.status", overall)]
+def _overall(statuses: list[str]) -> str:
+    return {0: "ok", 3: "stopped", 130: "cancelled"}.get(sweep_exit_code(statuses), "failed")
 
 
 def _table(

@@ -2,24 +2,22 @@
 
 Only the client process writes to the tracking store (sweep workers return outcomes), which keeps
 the default SQLite store single-writer. Runs are created with :func:`mlkit.track.run`, so lineage
-tags come from mlkit.track; everything else goes through one ``MlflowClient.log_batch`` call and
-a few artifacts.
+tags come from mlkit.track; everything else goes through mlkit's one MLflow writer
+(:class:`mlkit.track._writer.RunWriter`: MLflow's limits, one ``log_batch``) and a few artifacts.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 from mlkit.jobs._execute import JobOutcome
 from mlkit.jobs._params import is_number
+from mlkit.track._writer import RunWriter
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "JOB_TAG",
     "MLFLOW_STATUS",
-    "param_text",
     "job_tags",
     "log_outcome",
     "set_final_status",
@@ -37,21 +35,6 @@ MLFLOW_STATUS = {
     "stopped": "KILLED",  # ended before its last cell on purpose: neither success nor a crash
     "cancelled": "KILLED",
 }
-
-_PARAM_MAX = 6000  # MLflow's limit on a param value
-_TAG_MAX = 5000
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def param_text(value: Any) -> str:
-    """A parameter value as MLflow shows it (the exact value is in ``parameters.json``)."""
-    text = value if isinstance(value, str) else (
-        json.dumps(value, allow_nan=True) if isinstance(value, (list, dict)) else str(value)
-    )
-    return _clip(text, _PARAM_MAX)
 
 
 def job_tags(kind: str, notebook: str, output: str | None, kernel: str) -> dict[str, str]:
@@ -73,34 +56,28 @@ def log_outcome(
     client: Any, run_id: str, outcome: JobOutcome, parameters: dict[str, Any]
 ) -> None:
     """Write status, error fields, duration, recorded values and artifacts of one job."""
-    from mlflow.entities import Metric, Param, RunTag
-
-    now = int(time.time() * 1000)
-    tags = {"mlkit.job.status": outcome.status}
+    writer = RunWriter(run_id, client=client)
+    writer.tag("mlkit.job.status", outcome.status)
     if outcome.output:
-        tags["mlkit.job.output"] = outcome.output
+        writer.tag("mlkit.job.output", outcome.output)
     if not outcome.ok:
-        tags["mlkit.job.error"] = _clip(outcome.summary(), _TAG_MAX)
-        tags["mlkit.job.ename"] = _clip(outcome.ename, 250)
-        tags["mlkit.job.evalue"] = _clip(outcome.evalue, _TAG_MAX)
+        # Long values are cut to MLflow's tag limit by the writer (the full text is in the log).
+        writer.tags({
+            "mlkit.job.error": outcome.summary(),
+            "mlkit.job.ename": outcome.ename,
+            "mlkit.job.evalue": outcome.evalue,
+        })
         if outcome.cell_index is not None:
-            tags["mlkit.job.cell_index"] = str(outcome.cell_index)
+            writer.tag("mlkit.job.cell_index", outcome.cell_index)
         if outcome.exec_count is not None:
-            tags["mlkit.job.exec_count"] = str(outcome.exec_count)
-    metrics = [Metric("job_duration_s", round(outcome.duration_s, 3), now, 0)]
-    params = []
+            writer.tag("mlkit.job.exec_count", outcome.exec_count)
+    writer.metric("job_duration_s", round(outcome.duration_s, 3))
     for name, value in outcome.recorded.items():
         if is_number(value):
-            metrics.append(Metric(name, float(value), now, 0))
+            writer.metric(name, float(value))
         elif value is None or isinstance(value, (str, bool)):
-            key = f"recorded.{name}" if name in parameters else name
-            params.append(Param(key, param_text(value)))
-    client.log_batch(
-        run_id,
-        metrics=metrics,
-        params=params,
-        tags=[RunTag(k, v) for k, v in tags.items()],
-    )
+            writer.param(f"recorded.{name}" if name in parameters else name, value)
+    writer.flush()
     client.log_dict(run_id, parameters, "parameters.json")
     if outcome.recorded:
         client.log_dict(run_id, outcome.recorded, "record.json")

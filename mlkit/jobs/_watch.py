@@ -23,7 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
+from mlkit._imports import require
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+AsyncKernelManager = require("jupyter_client.manager").AsyncKernelManager
 
 __all__ = ["Watch", "kernel_manager_class"]
 

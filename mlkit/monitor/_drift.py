@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError
 from mlkit.monitor import _scan, _stats
 from mlkit.monitor._profile import (
@@ -29,6 +28,9 @@ from mlkit.monitor._profile import (
     default_features,
     load_profile,
 )
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 __all__ = ["drift", "FeatureDrift", "DEFAULT_THRESHOLDS", "check_thresholds"]
 

@@ -14,11 +14,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError, TrackingError
 from mlkit.monitor._scan import is_dask
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 __all__ = ["explain", "Explanation", "BIAS"]
 

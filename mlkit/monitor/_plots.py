@@ -12,9 +12,10 @@ import html
 import io
 from typing import Any
 
-import numpy as np
+from mlkit._imports import available, require
 
-from mlkit._imports import available
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 __all__ = ["have_matplotlib", "feature_img"]
 

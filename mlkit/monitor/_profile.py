@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError, TrackingError
 from mlkit.monitor import _scan
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 __all__ = [
     "ReferenceProfile",

@@ -288,7 +288,11 @@ class DriftReport:
                 return self.log(run.info.run_id, prefix=prefix)
         if run_id is None:
             run_id = mlflow.active_run().info.run_id
-        mlflow.log_metrics(self.metrics(prefix), run_id=run_id)
+        from mlkit.track._writer import RunWriter
+
+        writer = RunWriter(run_id, mlflow.get_tracking_uri())
+        writer.metrics(self.metrics(prefix))
+        writer.flush()
         mlflow.log_text(self._document(), f"{prefix}/drift_report.html", run_id=run_id)
         mlflow.log_dict(self.to_dict(), f"{prefix}/drift_report.json", run_id=run_id)
         return run_id

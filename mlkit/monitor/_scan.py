@@ -18,9 +18,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
+from mlkit._imports import require
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 __all__ = [
     "is_dask",

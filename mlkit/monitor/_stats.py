@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from mlkit._imports import require
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
 
 # scipy is an optional extra: a missing install names the pip extra instead of an ImportError.
 stats = require("scipy.stats")

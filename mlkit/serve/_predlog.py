@@ -25,10 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from mlkit._imports import require
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
+pa = require("pyarrow")
+pq = require("pyarrow.parquet")
 
 __all__ = [
     "PredictionLog", "log_frame", "build_frame", "TIME_COLUMN", "REQUEST_ID_COLUMN",

@@ -9,12 +9,10 @@ and adds a searchable run tag ``mlkit.dataset.<name>`` = digest.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, TrackingError
-from mlkit.track import _store
 
 __all__ = ["log_dataset"]
 
@@ -65,6 +63,10 @@ def log_dataset(
     from mlkit.data import fingerprint
 
     fp = fingerprint(df, name=name, source=source, context=context, log=True)
-    key = re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)  # the characters MLflow allows in a tag key
-    _store.retry_locked(mlflow.set_tag, f"mlkit.dataset.{key}", fp.digest)
+    from mlkit.track._writer import RunWriter
+
+    # The writer turns characters MLflow does not allow in a key into "_".
+    writer = RunWriter(mlflow.active_run().info.run_id, mlflow.get_tracking_uri())
+    writer.tag(f"mlkit.dataset.{name}", fp.digest)
+    writer.flush()
     return fp

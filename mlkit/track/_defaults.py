@@ -194,15 +194,21 @@ def run(
             "open this run as its child"
         )
     from mlkit.track._lineage import lineage_tags
+    from mlkit.track._writer import RunWriter, tag_text
 
-    all_tags = {**(lineage_tags() if lineage else {}), **{k: str(v) for k, v in tags.items()}}
+    # Values cut to MLflow's tag limit in the one place that knows it (the writer).
+    all_tags = {
+        k: tag_text(v) for k, v in {**(lineage_tags() if lineage else {}), **tags}.items()
+    }
     active = _store.retry_locked(
         mlflow.start_run, run_name=name, nested=parent is not None, tags=all_tags
     )
     status = "FAILED"
     try:
         if params:
-            mlflow.log_params(params)
+            writer = RunWriter(active.info.run_id, mlflow.get_tracking_uri())
+            writer.params(params)
+            writer.flush()
         yield active
         status = "FINISHED"
     except KeyboardInterrupt:

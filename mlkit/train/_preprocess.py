@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from mlkit._imports import require
 from mlkit.exceptions import ConfigError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = [
     "check_transformer",
@@ -35,8 +37,10 @@ def check_transformer(preprocess: Any) -> None:
 
 def is_fitted(preprocess: Any) -> bool:
     """sklearn's own check (any attribute ending in ``_``, or ``__sklearn_is_fitted__``)."""
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
+    from mlkit._imports import require
+
+    NotFittedError = require("sklearn.exceptions").NotFittedError
+    check_is_fitted = require("sklearn.utils.validation").check_is_fitted
 
     try:
         check_is_fitted(preprocess)

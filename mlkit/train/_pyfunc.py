@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
-import numpy as np
-import pandas as pd
+from mlkit._imports import require
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+require("mlflow.pyfunc")  # loads mlflow.pyfunc for the name below
+mlflow = require("mlflow")
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = ["BoosterPipeline"]
 

@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask.dataframe as dd
-import pandas as pd
-import torch as _torch
-import torch.distributed as dist
-
+from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS, cancel
 from mlkit.exceptions import ConfigError, DataError, MlkitError, TrainingError
 from mlkit.train import _checkpoint
@@ -26,6 +22,12 @@ from mlkit.train._monitor import JobMonitor, WorkerLost
 from mlkit.train._progress import Progress
 from mlkit.train._torch_worker import CHECKPOINT_PATTERN, RankError, RankSpec, run_rank
 from mlkit.train._tracking import MetricLog, log_datasets, training_run
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+dd = require("dask.dataframe")
+pd = require("pandas")
+_torch = require("torch")
+dist = require("torch.distributed")
 
 __all__ = ["torch", "TorchResult"]
 

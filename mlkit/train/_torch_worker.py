@@ -16,15 +16,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import torch
-import torch.distributed as dist
-from torch import nn
-
+from mlkit._imports import require
 from mlkit.exceptions import ConfigError, TrainingError
 from mlkit.train import _checkpoint
 from mlkit.train._channel import publish, release, stop_flag
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
+torch = require("torch")
+dist = require("torch.distributed")
+nn = require("torch.nn")
 
 __all__ = [
     "TrainContext",

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlkit._imports import require
+from mlkit.track._writer import RunWriter
 
 __all__ = ["TrackedRun", "training_run", "MetricLog", "log_datasets"]
-
-_PARAM_LIMIT = 6000  # MLflow's maximum length of a param value
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,9 @@ class TrackedRun:
     tracking_uri: str
 
 
-def _param_values(params: dict[str, Any]) -> dict[str, str]:
-    return {str(k): str(v)[:_PARAM_LIMIT] for k, v in params.items() if v is not None}
+def _param_values(params: dict[str, Any]) -> dict[str, Any]:
+    # None means "not given": left out (the writer cuts values to MLflow's limit).
+    return {str(k): v for k, v in params.items() if v is not None}
 
 
 @contextlib.contextmanager
@@ -50,10 +50,10 @@ def training_run(
     active = mlflow.active_run()
     if active is not None:
         run_id = active.info.run_id
-        existing = mlflow.MlflowClient().get_run(run_id).data.params
-        new = {k: v for k, v in _param_values(params).items() if k not in existing}
-        if new:
-            mlflow.log_params(new)
+        writer = RunWriter(run_id, mlflow.get_tracking_uri())
+        existing = writer.client.get_run(run_id).data.params
+        writer.params({k: v for k, v in _param_values(params).items() if k not in existing})
+        writer.flush()
         yield TrackedRun(run_id, mlflow.get_tracking_uri())
         return
     from mlkit.track import run
@@ -67,45 +67,42 @@ def training_run(
 
 
 class MetricLog:
-    """Buffers per-step metrics and writes them with ``log_batch`` at most every ``interval`` s.
+    """Buffers per-step metrics and writes them at most every ``interval`` s.
 
-    One SQLite transaction per flush instead of one per metric keeps logging out of the way of
-    training (it runs on the client while the workers train).
+    Each flush is one batch of mlkit's MLflow writer, handed to MLflow's asynchronous logging so
+    the client loop that follows the workers never waits for the store; ``flush(force=True)``
+    (at the end of a job, also a failed or stopped one) waits until all of it is stored.
     """
 
     def __init__(self, run: TrackedRun | None, interval: float = 2.0) -> None:
         self.run = run
         self.interval = interval
-        self._pending: list[Any] = []
         self._logged: set[tuple[str, int]] = set()
         self._last = time.monotonic()
-        self._client: Any = None
+        self._writer: RunWriter | None = None
         if run is not None:
-            mlflow = require("mlflow")
-            self._client = mlflow.MlflowClient(run.tracking_uri)
+            self._writer = RunWriter(run.run_id, run.tracking_uri, asynchronous=True)
 
     def add(self, step: int, metrics: dict[str, Any]) -> None:
         """Queue ``metrics`` at ``step`` (a key already logged at that step is skipped)."""
-        if self.run is None:
+        if self._writer is None:
             return
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
         for key, value in metrics.items():
             if (key, step) in self._logged or not isinstance(value, (int, float)):
                 continue
             self._logged.add((key, step))
-            self._pending.append(Metric(key=key, value=float(value), timestamp=now, step=step))
+            self._writer.metric(key, value, step)
 
     def flush(self, force: bool = False) -> None:
-        """Write queued metrics if ``interval`` has passed (or ``force``)."""
-        if self.run is None or not self._pending:
+        """Write queued metrics if ``interval`` has passed; ``force``: write now and wait."""
+        if self._writer is None:
             return
-        if not force and time.monotonic() - self._last < self.interval:
+        if force:
+            self._writer.close()
+        elif self._writer.pending and time.monotonic() - self._last >= self.interval:
+            self._writer.flush()
+        else:
             return
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), 1000):  # log_batch takes at most 1000 metrics
-            self._client.log_batch(self.run.run_id, metrics=pending[start : start + 1000])
         self._last = time.monotonic()
 
 

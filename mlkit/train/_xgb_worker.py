@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import xgboost as xgb
-from xgboost import collective
-
+from mlkit._imports import require
 from mlkit.train import _checkpoint
 from mlkit.train._channel import publish, release, stop_flag
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+xgb = require("xgboost")
+collective = require("xgboost.collective")
 
 __all__ = ["RoundReporter", "merge_history", "latest_metrics", "CHECKPOINT_PATTERN"]
 

@@ -16,13 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask.dataframe as dd
-import numpy as np
-import pandas as pd
-import xgboost as xgb
-import xgboost.dask as xgb_dask  # a submodule: it must be imported explicitly
-from xgboost.collective import Config as CollConfig
-
+from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS
 from mlkit.exceptions import ConfigError, DataError, TrainingError
 from mlkit.train import _checkpoint, _preprocess
@@ -37,6 +31,14 @@ from mlkit.train._xgb_worker import (
     merge_history,
     save_checkpoint,
 )
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+dd = require("dask.dataframe")
+np = require("numpy")
+pd = require("pandas")
+xgb = require("xgboost")
+xgb_dask = require("xgboost.dask")
+CollConfig = require("xgboost.collective").Config
 
 __all__ = ["xgboost", "XGBoostResult"]
 
@@ -125,8 +127,7 @@ class XGBoostResult:
             f"cloudpickle=={cloudpickle.__version__}",
         ]
         if self.preprocess is not None:
-            import sklearn
-
+            sklearn = require("sklearn")
             requirements.append(f"scikit-learn=={sklearn.__version__}")
         with tempfile.TemporaryDirectory(prefix="mlkit-model-") as tmp:
             artifacts = {"booster": str(Path(tmp) / "booster.ubj")}
@@ -436,9 +437,10 @@ def xgboost(
         except AttributeError:
             best = booster.num_boosted_rounds() - 1
         if run is not None:
-            import mlflow
+            from mlkit.track._writer import RunWriter
 
-            mlflow.MlflowClient(run.tracking_uri).log_metric(run.run_id, "best_iteration", best)
+            with RunWriter(run.run_id, run.tracking_uri) as writer:
+                writer.metric("best_iteration", best)
         return XGBoostResult(
             booster=booster,
             history=_history_frame(history),

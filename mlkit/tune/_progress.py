@@ -179,8 +179,9 @@ class TextProgress:
     """Progress outside a kernel: a tqdm bar on stderr whose postfix shows the best value."""
 
     def __init__(self, progress: TuneProgress) -> None:
-        from tqdm import tqdm
+        from mlkit._imports import require
 
+        tqdm = require("tqdm").tqdm
         self.progress = progress
         self.bar = tqdm(total=progress.total, desc=progress.study_name, unit="trial", leave=True)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkit import config
+from mlkit._imports import require
 from mlkit.exceptions import TuneError
 
 __all__ = ["StorageSpec", "resolve", "open_storage", "default_journal_path", "DASK_STORAGE_NAME"]
@@ -77,8 +78,7 @@ class StorageSpec:
         """False for a storage only this process can see (InMemoryStorage)."""
         if self.kind != "object":
             return True
-        import optuna
-
+        optuna = require("optuna")
         return not isinstance(self.obj, optuna.storages.InMemoryStorage)
 
 
@@ -125,10 +125,7 @@ def resolve(storage: Any) -> StorageSpec:
                 "or None for the default journal under the mlkit home"
             )
         return StorageSpec("journal", str(Path(text).expanduser().resolve()))
-    try:
-        import optuna
-    except ImportError:  # pragma: no cover - optuna is needed to get here at all
-        raise
+    optuna = require("optuna")
     if isinstance(storage, optuna.storages.BaseStorage):
         return StorageSpec("object", type(storage).__name__, storage)
     raise TuneError(
@@ -267,26 +264,21 @@ def open_storage(spec: StorageSpec, client: Any = None) -> Any:
 
 
 def _build(spec: StorageSpec) -> Any:
-    import optuna
-
+    optuna = require("optuna")
+    journal = require("optuna.storages.journal")
     if spec.kind == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        return JournalStorage(JournalFileBackend(spec.target))
+        return journal.JournalStorage(journal.JournalFileBackend(spec.target))
     if spec.kind == "rdb":
         try:
             return optuna.storages.RDBStorage(spec.target)
         except Exception as exc:
             raise TuneError(f"cannot open the storage {_redact(spec.target)}: {exc}") from None
     if spec.kind == "redis":
-        from optuna.storages.journal import JournalRedisBackend, JournalStorage
-
-        return JournalStorage(JournalRedisBackend(spec.target))
+        return journal.JournalStorage(journal.JournalRedisBackend(spec.target))
     if spec.kind == "dask":
         # Imported here, not at module level: a task whose closure captures the
         # optuna_integration module object cannot be pickled.
-        from optuna_integration import DaskStorage
-
+        DaskStorage = require("optuna_integration").DaskStorage
         with _quiet_experimental():
             return DaskStorage(name=spec.target, register=False)
     raise TuneError(f"unknown storage kind {spec.kind!r}")  # pragma: no cover
@@ -297,7 +289,7 @@ def _quiet_experimental() -> Iterator[None]:
     """DaskStorage is marked experimental; choosing it is deliberate, so do not warn each time."""
     import warnings
 
-    from optuna.exceptions import ExperimentalWarning
+    ExperimentalWarning = require("optuna.exceptions").ExperimentalWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna
-
+from mlkit._imports import require
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
 from mlkit.tune._task import REASON_ATTR, WORKER_ATTR
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+optuna = require("optuna")
 
 __all__ = ["Study", "progress_from_trials", "row_from_trial"]
 

@@ -22,14 +22,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
-import numpy as np
-import optuna
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
-
+from mlkit._imports import require
 from mlkit._source import SourceMap, format_exc
 from mlkit.tune._storage import StorageSpec, open_storage
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+cloudpickle = require("cloudpickle")
+np = require("numpy")
+optuna = require("optuna")
+UpdateFinishedTrialError = require("optuna.exceptions").UpdateFinishedTrialError
+FrozenTrial = require("optuna.trial").FrozenTrial
+TrialState = require("optuna.trial").TrialState
 
 __all__ = ["TrialJob", "Payload", "Outcome", "run_trial", "WORKER_ATTR", "REASON_ATTR"]
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.trial import FrozenTrial, TrialState
-
+from mlkit._imports import require
 from mlkit.exceptions import TuneError
+from mlkit.track._writer import RunWriter, metric_key
 from mlkit.tune._progress import TrialRow
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+FrozenTrial = require("optuna.trial").FrozenTrial
+TrialState = require("optuna.trial").TrialState
 
 __all__ = ["StudyTracker", "best_model_uri", "best_model", "register_best"]
 
@@ -29,14 +31,7 @@ _log = logging.getLogger("mlkit.tune")
 RUN_ID_ATTR = "mlkit.mlflow_run_id"
 URI_ATTR = "mlkit.mlflow_tracking_uri"
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
-_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
-_MAX_PARAM = 6000  # MLflow's limit on a param value
-_MAX_TAG = 5000
 _MAX_STEPS = 1000  # intermediate values logged per trial
-
-
-def _key(name: str) -> str:
-    return _BAD_KEY.sub("_", str(name))[:250] or "_"
 
 
 def _ms(dt: Any) -> int | None:
@@ -97,7 +92,7 @@ class StudyTracker:
                 "direction": ",".join(directions),
                 "sampler": type(self.study.sampler).__name__,
                 "pruner": type(self.study.pruner).__name__,
-                "storage": self.storage_description[:_MAX_PARAM],
+                "storage": self.storage_description,
             }
             cm = track.run(
                 self.study.study_name,
@@ -149,6 +144,9 @@ class StudyTracker:
         from mlflow import MlflowClient
 
         client = MlflowClient(self.tracking_uri)
+        # The parent's best_value history is written when the queue runs dry: live in a slow
+        # study, one batch for many improvements in a fast one (not one write each).
+        self._parent = RunWriter(self.run_id, client=client)
         while True:
             item = self._queue.get()
             try:
@@ -158,52 +156,48 @@ class StudyTracker:
                 self._write_child(client, frozen, row)
                 self._n_logged += 1
                 if best is not None:
-                    client.log_metric(self.run_id, "best_value", best, step=frozen.number)
+                    self._parent.metric("best_value", best, step=frozen.number)
+                if self._queue.empty():
+                    self._parent.flush()
             except Exception as exc:  # MLflow trouble must not stop the study: report at the end
                 self.errors.append(f"trial {item[0].number}: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
 
     def _write_child(self, client: Any, frozen: FrozenTrial, row: TrialRow) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        name = f"trial-{frozen.number}"
         tags = {
             "mlflow.parentRunId": self.run_id,
             "mlkit.study": self.study.study_name,
+            "mlkit.kind": "trial",
             "optuna.trial_number": str(frozen.number),
             "optuna.state": frozen.state.name,
             "mlkit.worker": row.worker or "",
         }
         if row.reason:
-            tags["mlkit.fail_reason"] = row.reason[:_MAX_TAG]
+            tags["mlkit.fail_reason"] = row.reason
         for k, v in frozen.user_attrs.items():
-            tags[f"user_attrs.{_key(k)}"] = str(v)[:_MAX_TAG]
-        run = client.create_run(
-            self._experiment_id, start_time=_ms(frozen.datetime_start), tags=tags, run_name=name
-        )
-        now = int(time.time() * 1000)
-        metrics = []
-        if frozen.values is not None:
-            if len(frozen.values) == 1:
-                metrics.append(Metric("value", float(frozen.values[0]), now, 0))
-            else:
-                metrics += [
-                    Metric(f"value_{i}", float(v), now, 0) for i, v in enumerate(frozen.values)
-                ]
-        if frozen.duration is not None:
-            metrics.append(Metric("duration_s", frozen.duration.total_seconds(), now, 0))
-        metrics.append(Metric("objective_s", float(row.seconds), now, 0))
-        steps = sorted(frozen.intermediate_values.items())[-_MAX_STEPS:]
-        metrics += [Metric("intermediate_value", float(v), now, int(s)) for s, v in steps]
-        params = [Param(_key(k), str(v)[:_MAX_PARAM]) for k, v in frozen.params.items()]
-        client.log_batch(
-            run.info.run_id, metrics=metrics, params=params, tags=[RunTag("mlkit.kind", "trial")]
-        )
-        status = (
-            "KILLED" if "interrupted" in row.reason else _STATUS.get(frozen.state.name, "FAILED")
-        )
-        client.set_terminated(run.info.run_id, status, end_time=_ms(frozen.datetime_complete))
+            tags[f"user_attrs.{metric_key(k)}"] = v
+        # One run per trial: created with its tags, one batch of values, ended in its state.
+        with RunWriter.create(
+            self._experiment_id, client=client, run_name=f"trial-{frozen.number}",
+            start_time=_ms(frozen.datetime_start), tags=tags,
+        ) as w:
+            if frozen.values is not None:
+                if len(frozen.values) == 1:
+                    w.metric("value", frozen.values[0])
+                else:
+                    w.metrics({f"value_{i}": v for i, v in enumerate(frozen.values)})
+            if frozen.duration is not None:
+                w.metric("duration_s", frozen.duration.total_seconds())
+            w.metric("objective_s", row.seconds)
+            for step, value in sorted(frozen.intermediate_values.items())[-_MAX_STEPS:]:
+                w.metric("intermediate_value", value, step=step)
+            w.params(frozen.params)
+            status = (
+                "KILLED" if "interrupted" in row.reason
+                else _STATUS.get(frozen.state.name, "FAILED")
+            )
+            w.set_status(status, end_time=_ms(frozen.datetime_complete))
 
     def _drain(self) -> None:
         if self._thread is None:
@@ -221,20 +215,19 @@ class StudyTracker:
 
     def _log_best(self, mlflow: Any) -> None:
         """Record the study's best trial (over all its trials, also earlier calls) on the parent."""
-        from mlflow import MlflowClient
-
-        client = MlflowClient(self.tracking_uri)
+        parent = getattr(self, "_parent", None) or RunWriter(self.run_id, self.tracking_uri)
+        client = parent.client
         trials = self.study.get_trials(deepcopy=False)
         counts = {s: sum(1 for t in trials if t.state == s) for s in TrialState}
-        tags = {f"mlkit.n_{s.name.lower()}": str(n) for s, n in counts.items() if n}
+        parent.tags({f"mlkit.n_{s.name.lower()}": str(n) for s, n in counts.items() if n})
         try:
             if len(self.study.directions) == 1:
                 best = self.study.best_trial
-                client.log_metric(self.run_id, "best_value", float(best.value), step=best.number)
-                tags["mlkit.best_trial"] = str(best.number)
-                tags.update({f"best.{_key(k)}": str(v)[:_MAX_TAG] for k, v in best.params.items()})
+                parent.metric("best_value", best.value, step=best.number)
+                parent.tag("mlkit.best_trial", best.number)
+                parent.tags({f"best.{metric_key(k)}": v for k, v in best.params.items()})
                 if "model_uri" in best.user_attrs:
-                    tags["mlkit.best_model_uri"] = str(best.user_attrs["model_uri"])[:_MAX_TAG]
+                    parent.tag("mlkit.best_model_uri", best.user_attrs["model_uri"])
                 client.log_dict(
                     self.run_id,
                     {"number": best.number, "value": best.value, "params": best.params},
@@ -242,11 +235,10 @@ class StudyTracker:
                 )
             else:
                 front = [t.number for t in self.study.best_trials]
-                tags["mlkit.pareto_front"] = ",".join(map(str, front))[:_MAX_TAG]
+                parent.tag("mlkit.pareto_front", ",".join(map(str, front)))
         except ValueError:  # no COMPLETE trial yet
             pass
-        for k, v in tags.items():
-            client.set_tag(self.run_id, k, v)
+        parent.flush()  # one batch: the best_value history, counts and best params
 
 
 def _exists(mlflow: Any, run_id: str) -> bool:

@@ -27,13 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import cloudpickle
-import optuna
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
-
 from mlkit import config
+from mlkit._imports import require
 from mlkit._source import capture
 from mlkit.exceptions import TuneError
 from mlkit.tune import _validate as v
@@ -56,6 +51,14 @@ from mlkit.tune._task import (
     remember_payload,
     run_trial,
 )
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+cloudpickle = require("cloudpickle")
+optuna = require("optuna")
+UpdateFinishedTrialError = require("optuna.exceptions").UpdateFinishedTrialError
+StudyDirection = require("optuna.study").StudyDirection
+FrozenTrial = require("optuna.trial").FrozenTrial
+TrialState = require("optuna.trial").TrialState
 
 __all__ = ["tune"]
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna
-import xgboost
-from xgboost import collective
-
+from mlkit._imports import require
 from mlkit.exceptions import TuneError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+optuna = require("optuna")
+xgboost = require("xgboost")
+collective = require("xgboost.collective")
 
 __all__ = ["XGBoostPruningCallback"]
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
-
+from mlkit._imports import require
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
+BaseEstimator = require("sklearn.base").BaseEstimator
+TransformerMixin = require("sklearn.base").TransformerMixin
+check_is_fitted = require("sklearn.utils.validation").check_is_fitted
 
 __all__ = [
     "Transformer", "Partial", "Passes", "run_passes", "is_dask", "numeric_block", "frame",

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pandas as pd
-from pandas.api import types as pt
-from sklearn.base import clone
-
+from mlkit._imports import require
 from mlkit.data._prep.base import Passes, Transformer, is_dask
 from mlkit.exceptions import ConfigError, DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+pd = require("pandas")
+pt = require("pandas.api.types")
+clone = require("sklearn.base").clone
 
 __all__ = ["ColumnTransformer", "Pipeline", "make_preprocessor"]
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pandas.api import types as pt
-
+from mlkit._imports import require
 from mlkit.data._prep.base import (
     Passes,
     Transformer,
@@ -18,6 +15,11 @@ from mlkit.data._prep.base import (
 )
 from mlkit.data._prep.median import exact_medians
 from mlkit.exceptions import ConfigError, DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
+pt = require("pandas.api.types")
 
 __all__ = ["SimpleImputer"]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
+from mlkit._imports import require
 from mlkit.data._prep.base import (
     Passes,
     Transformer,
@@ -14,6 +12,10 @@ from mlkit.data._prep.base import (
 )
 from mlkit.data._prep.scale import _with_fill
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = ["LogTransformer"]
 

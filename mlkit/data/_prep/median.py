@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from mlkit._imports import require
 from mlkit.data._prep.base import Partial, numeric_block
 from mlkit.exceptions import DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = ["exact_medians"]
 

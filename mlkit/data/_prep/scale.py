@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from mlkit._imports import require
 from mlkit.data._prep.base import (
     Passes,
     Transformer,
@@ -15,6 +13,10 @@ from mlkit.data._prep.base import (
     numeric_block,
 )
 from mlkit.exceptions import ConfigError, DataError
+
+# Engines are optional extras: require() names the extra to install when one is missing.
+np = require("numpy")
+pd = require("pandas")
 
 __all__ = ["StandardScaler", "MinMaxScaler"]
 
