@@ -8,6 +8,7 @@ they follow every task of the graph on the scheduler, which a client-side counte
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from mlkit._display import end_view
@@ -37,8 +38,6 @@ def compute(
     --------
     >>> total, n = compute(ddf.x.sum(), ddf.x.count())   # doctest: +SKIP
     """
-    from distributed import wait
-
     if client is None:
         from mlkit.cluster import get_client
 
@@ -49,20 +48,39 @@ def compute(
         futures = scope.track(client.compute(list(collections)))
         try:
             if progress is not False:
-                slow = bool(progress)
-                if not slow:
-                    try:
-                        wait(futures, timeout=_QUIET_SECONDS)
-                    except TimeoutError:
-                        slow = True
-                if slow:
+                if progress or not _done_within(futures, _QUIET_SECONDS):
                     view = _show(futures)
             results = tuple(client.gather(futures))
         except BaseException as exc:
             end_view(view, exc)
             raise
+        # The results are here: let the workers drop them now (a reference kept anywhere, a
+        # traceback cycle say, would otherwise hold every partition's result in worker memory
+        # until the client's next garbage collection, pass after pass).
+        scope.futures.clear()
+        del futures
         end_view(view)
         return results
+
+
+def _done_within(futures: list[Any], seconds: float) -> bool:
+    """Whether every future finishes within ``seconds`` (polled, nothing raised).
+
+    Not ``distributed.wait(timeout=)``: its TimeoutError leaves a reference cycle (traceback ->
+    frames -> the futures) that kept each computed graph's results alive on the workers until
+    the client's garbage collector ran; at a tight memory_limit that alone restarted workers.
+
+    Examples
+    --------
+    >>> _done_within([], 0.1)
+    True
+    """
+    deadline = time.monotonic() + seconds
+    while not all(f.done() for f in futures):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _show(futures: list[Any]) -> Any:
