@@ -436,17 +436,25 @@ def done_quietly(futures: list[Any], progress: bool | None) -> bool:
     """The one rule for when cluster work gets no progress bar: ``progress=False``, or the
     default (None) and the work finished within :data:`QUIET_SECONDS`.
 
+    Polled rather than ``distributed.wait(timeout=)``: its TimeoutError leaves a reference
+    cycle (traceback -> frames -> the futures) that kept each computed graph's results alive
+    on the workers until the client's garbage collector ran; at a tight memory_limit that
+    alone restarted workers.
+
     Examples
     --------
     >>> done_quietly([], progress=False)
     True
+    >>> done_quietly([], progress=None)
+    True
     """
     if progress is not None:
         return not progress
-    from distributed import wait
+    import time
 
-    try:
-        wait(futures, timeout=QUIET_SECONDS)
-    except TimeoutError:
-        return False
+    deadline = time.monotonic() + QUIET_SECONDS
+    while not all(f.done() for f in futures):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
     return True

@@ -34,12 +34,6 @@ def _warm() -> None:
 # The property is memory (no worker killed, peak RSS under the limit), not speed: the ceiling
 # only bounds a hang, and a busy machine may take many times the quiet ~1 min.
 @pytest.mark.timeout(600)
-# KNOWN REGRESSION found at the end of the 2026-12-01 session (see the stop note, issues 13/14):
-# on the merged main, workers exceed 95% of this toy 400 MB limit and are restarted, on the
-# isolated cluster and on distributed.LocalCluster alike; not yet understood. Marked so it keeps
-# running and reporting (XPASS once fixed) without hiding the rest of the suite's result.
-@pytest.mark.xfail(reason="workers restarted at the 400 MB toy limit since the 2026-12-01 merges",
-                   strict=False)
 def test_larger_than_memory_pipeline_without_a_worker_dying(tmp_path):
     import dask
     import distributed  # noqa: F401  (registers the "distributed" config defaults)
@@ -51,11 +45,9 @@ def test_larger_than_memory_pipeline_without_a_worker_dying(tmp_path):
     # 95% kill threshold apply as always: the data must stream through with no worker killed,
     # and a regression fails the test instead of hanging it.
     with dask.config.set({"distributed.worker.memory.pause": False}):  # nannies pass it on
-        # distributed's own LocalCluster: with mlkit's isolated default cluster the workers
-        # were seen restarted at 95% of this toy 400 MB limit (same baseline RSS, 240 MB); an
-        # open question tracked in issue 14's note, not hidden here.
+        # mlkit's default (isolated) cluster, as a user gets it.
         cluster = mlkit.cluster.up(workers=2, threads_per_worker=1, memory_limit=LIMIT,
-                                   replace=True, cluster="distributed.LocalCluster")
+                                   replace=True)
     try:
         client = cluster.client
         client.run(_warm)
