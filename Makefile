@@ -26,6 +26,10 @@ LOCK           := requirements.lock
 # dependencies (mlkit.data.examples reads their files; see requirements-data.in).
 DATA_LOCK      := requirements-data.lock
 MLKIT_INSTALLER ?= uv
+# uv trusts the platform's certificate store, as pip and curl do: a machine whose TLS goes through
+# a company CA installed there (not in uv's bundled roots) installs too ("invalid peer
+# certificate: UnknownIssuer" otherwise). UV_SYSTEM_CERTS=0 turns it off.
+export UV_SYSTEM_CERTS ?= 1
 # torch's CPU wheel lies in /opt/wheels on these machines (the lock pins torch==2.13.0+cpu).
 FIND_LINKS     ?= /opt/wheels
 LOCK_PLATFORM  ?= x86_64-manylinux_2_28
