@@ -27,11 +27,12 @@ def _held(prefix: str, dask_worker=None) -> int:
 def test_results_leave_the_workers_once_the_call_returns(client):
     from dask import delayed
 
-    from mlkit.data._progress import _QUIET_SECONDS, compute
+    from mlkit._display import QUIET_SECONDS
+    from mlkit.data._progress import compute
 
     prefix = f"release-{uuid.uuid4().hex[:8]}"
     # Longer than the quiet period, so the path that decides to show a bar is the one taken.
-    tasks = [delayed(_slow_block, pure=False)(i, _QUIET_SECONDS + 0.5 if i == 0 else 0.0,
+    tasks = [delayed(_slow_block, pure=False)(i, QUIET_SECONDS + 0.5 if i == 0 else 0.0,
                                               dask_key_name=f"{prefix}-{i}") for i in range(8)]
     enabled = gc.isenabled()
     gc.disable()  # nothing may rely on the client's garbage collector happening to run
