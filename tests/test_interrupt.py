@@ -3,12 +3,12 @@ scheduler. The real-kernel cases (the Interrupt button itself) are in tests/kern
 
 from __future__ import annotations
 
-import _thread
 import threading
 
 import pytest
 
 from mlkit._interrupt import interruptible
+from tests._stop import press_stop
 from tests._wait import wait_for
 
 
@@ -29,7 +29,7 @@ def _interrupt_when(cond):
 
     def run():
         wait_for(cond, timeout=120, what="work under way")
-        _thread.interrupt_main()
+        press_stop()
 
     threading.Thread(target=run, daemon=True).start()
 

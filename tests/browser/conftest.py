@@ -36,7 +36,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an asyncio loop marked running in the main thread
+# while it is open; the tests after this package must run in a plain main thread, as user code
+# does (jupyter_core's run_sync, for one, takes another path when a loop is running).
+@pytest.fixture(scope="package")
 def browser():
     try:
         from playwright.sync_api import sync_playwright
@@ -57,7 +60,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory):
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # only this run's failures are kept
     server = start_lab(tmp_path_factory.mktemp("jupyterlab"))

@@ -16,6 +16,7 @@ import pytest
 
 import mlkit
 from mlkit.exceptions import JobError, JobExecutionError, JobStoppedError, JobTimeoutError
+from tests._stop import press_stop
 from tests._wait import wait_for
 
 ROUND_TRIP = dict(
@@ -242,12 +243,11 @@ def _wait_for_kernel(timeout: float = 120) -> bool:
 def test_interrupt_stops_the_kernel_and_marks_the_run_killed(
     notebooks, mlkit_home, mlflow_client, no_kernel_left
 ):
-    import _thread
 
     def interrupt_when_running():
         if _wait_for_kernel():
             time.sleep(2.0)
-            _thread.interrupt_main()
+            press_stop()
 
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     out = mlkit_home / "interrupted.ipynb"

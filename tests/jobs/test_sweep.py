@@ -11,6 +11,7 @@ import pytest
 
 import mlkit
 from mlkit.exceptions import JobError
+from tests._stop import press_stop
 from tests._wait import wait_for, wait_until_false
 
 # The shape tests/conftest.py's `cluster` fixture uses, so the running cluster is reused.
@@ -122,7 +123,6 @@ def _kernels_on_workers(client) -> int:
 def test_interrupting_a_sweep_stops_its_kernels_and_keeps_the_cluster(
     notebooks, mlkit_home, mlflow_client
 ):
-    import _thread
 
     handle = mlkit.cluster.up(**CLUSTER_SPEC)
     folder = mlkit_home / "sweep-out"
@@ -131,7 +131,7 @@ def test_interrupting_a_sweep_stops_its_kernels_and_keeps_the_cluster(
         wait_for(lambda: len(list(folder.glob(".*.partial.ipynb"))) >= 2, timeout=300,
                  backoff=False, what="two jobs executing")
         time.sleep(3.0)  # let both kernels get into their cells before the interrupt
-        _thread.interrupt_main()
+        press_stop()
 
     threading.Thread(target=interrupt_when_both_run, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):

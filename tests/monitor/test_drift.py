@@ -11,6 +11,7 @@ from scipy import stats
 
 import mlkit
 from mlkit.exceptions import ConfigError, DataError, TrackingError
+from tests._stop import press_stop
 from tests._wait import wait_for, wait_until_false
 
 
@@ -205,7 +206,6 @@ def _slow(part):
 
 
 def test_interrupt_leaves_the_cluster_usable(client):
-    import _thread
     import threading
 
     import dask.dataframe as dd
@@ -217,7 +217,7 @@ def test_interrupt_leaves_the_cluster_usable(client):
     def interrupt_once_computing():  # the stop button, pressed while the cluster works on it
         wait_for(lambda: any(client.processing().values()), interval=0.02, backoff=False,
                  what="drift tasks processing")
-        _thread.interrupt_main()
+        press_stop()
 
     pressed = threading.Thread(target=interrupt_once_computing, daemon=True)
     pressed.start()

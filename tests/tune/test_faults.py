@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import os
 import signal
 import threading
@@ -13,6 +12,7 @@ from optuna.trial import TrialState
 
 import mlkit
 from mlkit.tune._storage import default_journal_path, open_storage, resolve
+from tests._stop import press_stop
 from tests._wait import wait_for, wait_until_false
 
 
@@ -128,7 +128,7 @@ def test_interrupt_stops_cleanly_and_the_study_resumes(cluster):
     client = cluster.client
     _after(
         lambda: _running("interrupted") >= 2 and _finished("interrupted") >= 1,
-        _thread.interrupt_main,
+        press_stop,
     )
     with pytest.raises(KeyboardInterrupt):
         mlkit.tune.tune(slow_objective, 40, study_name="interrupted", progress=False)
