@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,11 @@ CLUSTER_SPEC = {"workers": 2, "threads_per_worker": 1, "memory_limit": "2GB"}
 
 def pytest_configure(config):
     os.environ.setdefault("MLKIT_DASHBOARD", "0")  # tests never need the bokeh dashboard
+    # A shell starts background commands (`make test &`, CI runners) with SIGINT ignored, and
+    # Python then keeps ignoring it: the tests that press the stop button (a real SIGINT,
+    # tests/_stop.py) would wait forever. Give the process Python's usual Ctrl-C back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # mlflow.set_experiment() also writes MLFLOW_EXPERIMENT_ID into os.environ; left behind, it names
