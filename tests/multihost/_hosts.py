@@ -232,9 +232,29 @@ class TestNet:
             _sh("nsenter", f"--net=/run/netns/{ns}", "unshare",
                 f"--mount={host._ns_file('mnt')}", f"--uts={host._ns_file('uts')}",
                 "--propagation", "private", "sh", "-c",
-                f"mount -t tmpfs -o size=2g,mode=1777 mlk-tmp /tmp && "
-                f"mkdir -p {WORKDIR}/home {HOME} && hostname {host.name}")
+                " && ".join([*self._keep_under_tmp(host, "hold"),
+                             "mount -t tmpfs -o size=2g,mode=1777 mlk-tmp /tmp",
+                             *self._keep_under_tmp(host, "restore"),
+                             f"mkdir -p {WORKDIR}/home {HOME}", f"hostname {host.name}"]))
             self._mounts += [host._ns_file("mnt"), host._ns_file("uts")]
+
+    def _keep_under_tmp(self, host: Host, step: str) -> list[str]:
+        """Shell steps that keep the repository and its venv visible on a host when they live
+        under /tmp (a clone in /tmp, as a fresh-clone check makes), which the host's private
+        tmpfs would hide: held by a bind mount outside /tmp, then moved back into place."""
+        keep = []
+        for path in (REPO, VENV_BIN.parent):
+            if path.is_relative_to("/tmp") and not any(path.is_relative_to(k) for k in keep):
+                keep.append(path)
+        steps = []
+        for i, path in enumerate(keep):
+            held = self.run_dir / f"keep-{host.name}-{i}"
+            if step == "hold":
+                held.mkdir(parents=True, exist_ok=True)
+                steps.append(f"mount --bind {path} {held}")
+            else:
+                steps.append(f"mkdir -p {path} && mount --move {held} {path}")
+        return steps
 
     # -- tearing down --------------------------------------------------------------------------
     def down(self) -> None:
