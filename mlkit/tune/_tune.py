@@ -18,6 +18,7 @@ trial it knows which trial each task holds, so it can always finish what a task 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import time
 import uuid
@@ -439,13 +440,27 @@ class _DaskExecutor:
         self.client = client
         # with_results: the result travels as soon as the task ends, not on a second round trip
         self.ac = as_completed(with_results=True, raise_errors=False)
+        self.raw = blob
         self.blob: Any = blob
         if len(blob) > self.SCATTER_BYTES:
-            # broadcast: a replica on every worker, so losing one worker loses no payload
-            self.blob = client.scatter(blob, broadcast=True, hash=False)
+            self.blob = self._scatter()
+
+    def _scatter(self) -> Any:
+        # broadcast: a replica on every worker. Dask's active memory manager may still drop
+        # the extra replicas (nothing waiting needs them), so a killed worker can take the only
+        # copy with it; its dependents are then cancelled ("lost dependencies") and re-run.
+        return self.client.scatter(self.raw, broadcast=True, hash=False)
+
+    def _payload(self) -> Any:
+        """The payload argument for the next task: scattered again when the copy was lost."""
+        if not isinstance(self.blob, bytes) and self.blob.status != "finished":
+            with contextlib.suppress(Exception):
+                self.blob.release()
+            self.blob = self._scatter()
+        return self.blob
 
     def submit(self, job: TrialJob, key: str) -> Any:
-        fut = self.client.submit(run_trial, job, self.blob, key=key, pure=False)
+        fut = self.client.submit(run_trial, job, self._payload(), key=key, pure=False)
         self.ac.add(fut)
         return fut
 

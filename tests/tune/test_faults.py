@@ -108,7 +108,10 @@ def test_worker_killed_mid_study_reruns_its_trial(fresh_cluster):
     }
     for t in lost:
         assert t.number in retries
-        assert retries[t.number].params == t.params
+        # A trial cancelled before its objective drew anything (its task depended on the
+        # payload copy the killed worker held) has no parameters to keep: its re-run draws them.
+        if t.params:
+            assert retries[t.number].params == t.params
     # MLflow has one child per trial; the lost one FAILED
     import mlflow
 
