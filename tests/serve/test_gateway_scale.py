@@ -31,7 +31,9 @@ def test_idle_replicas_stop_and_the_next_request_wakes_them(demo, helpers):
         wait_for(lambda: not psutil.pid_exists(first)
                  or psutil.Process(first).status() == psutil.STATUS_ZOMBIE,
                  what="the idle replica's process gone")
-        assert srv.replicas()[0]["pid"] is None
+        # the pool clears the pid once it has reaped the stopped process (a moment after the
+        # process is a zombie)
+        wait_for(lambda: srv.replicas()[0]["pid"] is None, what="the stopped replica reaped")
         s = requests.Session()
         assert s.get(f"{srv.gateway_url}/ready").status_code == 200  # ready, at zero
         body = json.dumps({"dataframe_split": demo.X.head(3).to_dict(orient="split")})
