@@ -197,7 +197,9 @@ def kernel_env(home: str | None = None) -> dict[str, str]:
 
 
 # -- anywhere: execute ------------------------------------------------------------------------
-def execute(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> JobOutcome:
+def execute(
+    spec: JobSpec, should_stop: Callable[[], bool] | None = None, *, stop_event: Any = None
+) -> JobOutcome:
     """Run ``spec`` with papermill; never raises for a failing notebook.
 
     The output notebook is written next to ``spec.output`` under a temporary name while it runs
@@ -228,6 +230,7 @@ def execute(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Job
         timeout=spec.timeout,
         cell_timeout=spec.cell_timeout,
         should_stop=should_stop,
+        stop_event=stop_event,
         log_path=log_path,
     )
     _quiet_papermill(spec.log_output)

@@ -195,8 +195,9 @@ def run(
     kernel : str, optional
         Kernel name; default the notebook's kernelspec, else ``"python3"``.
     timeout, cell_timeout : float, optional
-        Seconds the whole job / any one cell may take; past it the kernel is interrupted (then
-        killed) and the job ends with status "timeout".
+        Seconds the job's cells may take in all (from the first cell: the kernel's start is
+        bounded on its own, as in papermill) / any one cell may take; past it the kernel is
+        interrupted (then killed) and the job ends with status "timeout".
     experiment : str, optional
         MLflow experiment (default ``"mlkit-jobs"``).
     name : str, optional

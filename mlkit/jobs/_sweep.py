@@ -36,19 +36,18 @@ def run_on_worker(spec: JobSpec, cancel_event: str | None = None) -> JobOutcome:
     ``cancel_event`` names a ``distributed.Event``; once it is set (the client was
     interrupted) queued jobs return at once and running ones are stopped by the watchdog.
     """
-    should_stop = None
+    event = None
     if cancel_event:
         from distributed import Event, get_client
 
-        # Bind the worker's client here, in the task thread: the watchdog polls from its own.
+        # Bind the worker's client here, in the task thread: the watchdog waits from its own.
         event = Event(cancel_event, client=get_client())
         if event.is_set():
             return JobOutcome(
                 status="cancelled", output=None, duration_s=0.0, started_at=0.0,
                 ename="JobCancelled", evalue="the sweep was interrupted before this job started",
             )
-        should_stop = event.is_set
-    return execute(spec, should_stop)
+    return execute(spec, stop_event=event)
 
 
 def _failed(exc: BaseException) -> JobOutcome:

@@ -33,6 +33,9 @@ __all__ = ["Watch", "kernel_manager_class"]
 # How often a job asks whether its sweep was interrupted (one tiny scheduler round trip): an
 # interrupted sweep hands control back only once its running jobs have stopped.
 _STOP_POLL_SECONDS = 0.25
+# A ``stop_event`` is waited on instead (the scheduler answers the moment it is set): each wait
+# is held this long, so a finished job's listener ends within it.
+_STOP_WAIT_SECONDS = 1.0
 
 
 class Watch:
@@ -43,11 +46,16 @@ class Watch:
     env : dict
         Extra environment variables for the kernel.
     timeout : float, optional
-        Seconds the whole job may take (kernel start included).
+        Seconds the job's cells may take in all, counted from the first cell. The kernel's
+        start has its own bound (papermill's ``start_timeout``), so a busy machine that starts
+        kernels slowly does not eat the job's time.
     cell_timeout : float, optional
         Seconds one cell may take.
     should_stop : callable, optional
         Polled about four times a second; True cancels the job.
+    stop_event : object with ``wait(timeout) -> bool``, optional
+        E.g. a ``distributed.Event``: a listener thread waits on it and cancels the job the
+        moment it is set (no polling delay: an interrupted sweep hands control back sooner).
     grace : float
         Seconds between the interrupt and the kill.
     log_path : str, optional
@@ -62,6 +70,7 @@ class Watch:
         timeout: float | None = None,
         cell_timeout: float | None = None,
         should_stop: Callable[[], bool] | None = None,
+        stop_event: Any = None,
         grace: float = 5.0,
         log_path: str | None = None,
     ) -> None:
@@ -69,6 +78,7 @@ class Watch:
         self.timeout = timeout
         self.cell_timeout = cell_timeout
         self.should_stop = should_stop
+        self.stop_event = stop_event
         self.grace = grace
         self.log_path = log_path
         self._log: Any = None
@@ -76,10 +86,11 @@ class Watch:
         self.cell_index: int | None = None
         self._cell_started: float | None = None
         self._process: Any = None  # the kernel's subprocess.Popen
-        self._started = time.monotonic()
+        self._started: float | None = None  # the first cell's start (see timeout)
         self._last_poll = 0.0
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._fired = threading.Lock()  # the first reason (timeout, cancel) wins
 
     # -- hooks -------------------------------------------------------------------------------
     def attach(self, process: Any) -> None:
@@ -90,12 +101,17 @@ class Watch:
         """nbclient hook: a code cell was sent to the kernel."""
         self.cell_index = cell_index
         self._cell_started = time.monotonic()
+        if self._started is None:
+            self._started = self._cell_started
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Watch:
         if self.timeout or self.cell_timeout or self.should_stop:
             self._thread = threading.Thread(target=self._loop, name="mlkit-job-watch", daemon=True)
             self._thread.start()
+        if self.stop_event is not None:
+            # Not joined in stop(): its last wait ends within _STOP_WAIT_SECONDS by itself.
+            threading.Thread(target=self._listen, name="mlkit-job-cancel", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -126,7 +142,7 @@ class Watch:
 
     def _due(self) -> str | None:
         now = time.monotonic()
-        if self.timeout and now - self._started > self.timeout:
+        if self.timeout and self._started is not None and now - self._started > self.timeout:
             return "timeout"
         started = self._cell_started
         if self.cell_timeout and started is not None and now - started > self.cell_timeout:
@@ -143,14 +159,30 @@ class Watch:
     def _loop(self) -> None:
         while not self._done.wait(0.2):
             reason = self._due()
-            if reason is None:
-                continue
-            self.reason = reason
-            self._signal(signal.SIGINT)
-            if self._done.wait(self.grace):
+            if reason is not None:
+                self._stop_kernel(reason)
                 return
-            self._signal(signal.SIGKILL)
+
+    def _listen(self) -> None:
+        while not self._done.is_set():
+            try:
+                if self.stop_event.wait(_STOP_WAIT_SECONDS):
+                    break
+            except Exception:  # the scheduler went away: keep running, the job decides
+                return
+        else:
             return
+        self._stop_kernel("cancelled")
+
+    def _stop_kernel(self, reason: str) -> None:
+        """Interrupt the kernel; kill it if it is still there after the grace period."""
+        if self._done.is_set() or not self._fired.acquire(blocking=False):
+            return
+        self.reason = reason
+        self._signal(signal.SIGINT)
+        if self._done.wait(self.grace):
+            return
+        self._signal(signal.SIGKILL)
 
     def _signal(self, sig: int) -> None:
         process = self._process

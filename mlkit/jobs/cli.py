@@ -53,7 +53,8 @@ def _fail(message: str, code: int) -> None:
               help="Executed notebook (for a sweep: a folder). Default: under the mlkit home.")
 @click.option("-k", "--kernel", default=None,
               help="Kernel name (default: the notebook's, else python3).")
-@click.option("--timeout", type=float, default=None, help="Seconds the whole job may take.")
+@click.option("--timeout", type=float, default=None,
+              help="Seconds the job's cells may take in all (kernel start not counted).")
 @click.option("--cell-timeout", type=float, default=None, help="Seconds one cell may take.")
 @click.option("--experiment", default=None, help="MLflow experiment (default mlkit-jobs).")
 @click.option("--name", default=None, help="MLflow run name (default: the notebook's name).")

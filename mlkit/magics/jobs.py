@@ -42,7 +42,8 @@ def _seconds(text: str) -> float:
 @argument("-o", "--output", default=None, help="executed notebook (a folder for a sweep)")
 @argument("-k", "--kernel", default=None,
           help="kernel name (default: the notebook's, else python3)")
-@argument("--timeout", type=_seconds, default=None, help="seconds the whole job may take")
+@argument("--timeout", type=_seconds, default=None,
+          help="seconds the job's cells may take in all (kernel start not counted)")
 @argument("--cell-timeout", type=_seconds, default=None, help="seconds one cell may take")
 @argument("--experiment", default=None, help="MLflow experiment (default mlkit-jobs)")
 @argument("--name", default=None, help="MLflow run name")
