@@ -21,6 +21,7 @@ from typing import Any
 from mlkit import config
 from mlkit._imports import require
 from mlkit.cluster import _gpu
+from mlkit.cluster._isolate import PRELOAD as isolate_preload
 from mlkit.cluster._status import ClusterStatus, WorkerStatus
 from mlkit.exceptions import ClusterError, ConfigError, NoClusterError
 
@@ -182,6 +183,8 @@ def plan(
             "dashboard_address": dashboard_address,
             "local_directory": scratch,
             "silence_logs": logging.ERROR,
+            # Its worker processes are the kernel's children: out of reach of Interrupt.
+            "preload": [isolate_preload],
             **options,
         }
         return ClusterPlan("cuda", "dask_cuda.LocalCUDACluster", kwargs, len(chosen), chosen, spec)

@@ -18,6 +18,9 @@ def test_up_starts_one_cuda_worker_per_gpu():
         assert sorted(g.uuid for g in st.gpus) == sorted(g.uuid for g in found.gpus)
         devices = c.client.run(lambda: __import__("os").environ["CUDA_VISIBLE_DEVICES"])
         assert len(set(devices.values())) == len(found.gpus)  # each worker sees its GPU first
+        # out of the kernel's process group: JupyterLab's Interrupt (killpg) cannot reach them
+        groups = c.client.run(lambda: __import__("os").getpgrp() == __import__("os").getpid())
+        assert all(groups.values()), groups
     finally:
         mlkit.cluster.down()
 

@@ -120,6 +120,8 @@ def test_plan_builds_one_cuda_worker_per_selected_gpu(monkeypatch):
     assert p.kwargs["CUDA_VISIBLE_DEVICES"] == "1,3"
     assert p.kwargs["n_workers"] == 2 and p.kwargs["memory_limit"] == "8GB"
     assert p.kwargs["host"] == "127.0.0.1"
+    # its worker processes leave the kernel's process group (the Interrupt button's reach)
+    assert p.kwargs["preload"] == ["mlkit.cluster._isolate"]
 
 
 def test_plan_uses_visible_gpus_by_default_and_cpu_when_workers_given(monkeypatch):
