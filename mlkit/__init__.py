@@ -59,9 +59,11 @@ def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext mlkit``: registers the ``%mlscale`` line and cell magic."""
     from mlkit._interrupt import install
     from mlkit.magics import load_ipython_extension as _load
+    from mlkit.track._defaults import quiet_artifact_bars
 
     _load(ipython)
     install(ipython)  # an interrupted cell does not leave its cluster work running
+    quiet_artifact_bars()  # MLflow's tqdm widgets would not survive saving the notebook
 
 
 def unload_ipython_extension(ipython: Any) -> None:

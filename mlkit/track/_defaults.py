@@ -8,6 +8,7 @@ WAL journal mode: see :mod:`mlkit.track._store`), so Dask workers can log into i
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -78,6 +79,7 @@ def configure(experiment: str | None = None, *, uri: str | None = None) -> str:
     _check_name("experiment", experiment)
     _check_name("uri", uri)
     mlflow = require("mlflow")
+    quiet_artifact_bars()
     uri = uri or tracking_uri()
     try:
         _store.prepare(uri)
@@ -94,6 +96,23 @@ def configure(experiment: str | None = None, *, uri: str | None = None) -> str:
         with contextlib.suppress(Exception):
             mlflow.set_experiment(experiment_id="0")
     return uri
+
+
+def quiet_artifact_bars() -> None:
+    """In a notebook, turn MLflow's own artifact upload/download bars off unless the user chose.
+
+    They are tqdm widgets: a saved notebook (or one papermill wrote) keeps only their first
+    frame, "Downloading artifacts: 0%", or "Error displaying widget"; mlkit's calls show their
+    own progress, which ends static. ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=true`` keeps them.
+
+    Examples
+    --------
+    >>> quiet_artifact_bars()   # outside a kernel: nothing changes
+    """
+    from mlkit._display import in_kernel
+
+    if in_kernel():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _activate(mlflow: Any, uri: str, name: str) -> None:

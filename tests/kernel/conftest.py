@@ -157,6 +157,26 @@ def kernel(kernel_home):
             km.shutdown_kernel(now=True)
 
 
+@pytest.fixture
+def bare_kernel(tmp_path):
+    """A fresh python3 kernel of this venv, nothing loaded (one per test)."""
+    from jupyter_client import KernelManager
+
+    env = {**os.environ, "MLKIT_HOME": str(tmp_path / "mlkit"),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        yield Kernel(km, kc)
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+
+
 def kernel_json(k: Kernel, expr: str):
     """Evaluate ``expr`` in the kernel and bring its JSON value back."""
     return json.loads(k.ok(f"import json as _j; print(_j.dumps({expr}))").strip().splitlines()[-1])

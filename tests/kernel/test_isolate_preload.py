@@ -7,9 +7,6 @@ killed outright still takes them with it."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 
 import psutil
 import pytest
@@ -25,27 +22,6 @@ START = (
     "client = Client(cluster)\n"
     "import json, os; print(json.dumps(sorted(client.run(os.getpid).values())))"
 )
-
-
-@pytest.fixture
-def bare_kernel(tmp_path):
-    from jupyter_client import KernelManager
-
-    from tests.kernel.conftest import Kernel
-
-    env = {**os.environ, "MLKIT_HOME": str(tmp_path / "mlkit"),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(tmp_path))
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
-        yield Kernel(km, kc)
-    finally:
-        kc.stop_channels()
-        if km.is_alive():
-            km.shutdown_kernel(now=True)
 
 
 def _alive(pids):
