@@ -20,7 +20,7 @@ from typing import Any
 
 from mlkit import config
 from mlkit._imports import require
-from mlkit.cluster import _gpu
+from mlkit.cluster import _gpu, _warm
 from mlkit.cluster._isolate import PRELOAD as isolate_preload
 from mlkit.cluster._status import ClusterStatus, WorkerStatus
 from mlkit.exceptions import ClusterError, ConfigError, NoClusterError
@@ -525,6 +525,7 @@ def up(
                 )
             _ACTIVE.down()
         _ACTIVE = _start(p, timeout)
+        _warm.start(_ACTIVE.client)  # the first study/training need not pay imports, store
         return _ACTIVE
 
 
@@ -673,6 +674,7 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         _ACTIVE = Cluster(client, None, "remote", spec)
         _ACTIVE._user_cluster = deploy_obj  # type: ignore[attr-defined]
         _connect_preflight(_ACTIVE)
+        _warm.start(client)
         return _ACTIVE
 
 

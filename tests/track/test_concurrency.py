@@ -41,7 +41,9 @@ def _log_from_worker(uri: str, index: int, barrier: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_eight_worker_processes_log_into_one_fresh_sqlite_store(tmp_path, mlkit_home):
+def test_eight_worker_processes_log_into_one_fresh_sqlite_store(tmp_path, mlkit_home,
+                                                                monkeypatch):
+    monkeypatch.setenv("MLKIT_WARM", "0")  # the client must not create the store first
     uri = mlkit.track.tracking_uri()  # nothing created yet: the workers race to create the schema
     assert not (mlkit_home / "mlflow" / "mlflow.db").exists()
     barrier = tmp_path / "barrier"
