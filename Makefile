@@ -65,14 +65,16 @@ demo: $(STAMP)
 
 # Debian packages the tests use for real: chromium (tests/browser drives a real JupyterLab in it
 # through Playwright's executable_path; `playwright install` cannot download browsers here) and
-# prometheus (tests/serve scrapes a live gateway with it). As root the missing ones are installed
+# prometheus (tests/serve scrapes a live gateway with it) and openssh-server (tests/multihost starts
+# its sshd on each test host for distributed's SSHCluster). As root the missing ones are installed
 # through apt; otherwise one message says the command and make stops.
 CHROMIUM ?= /usr/bin/chromium
 export MLKIT_CHROMIUM := $(CHROMIUM)
-SYSTEM_PACKAGES := chromium prometheus
+SYSTEM_PACKAGES := chromium prometheus openssh-server
 browser-deps system-deps:
 	@missing=""; [ -x "$(CHROMIUM)" ] || missing=" chromium"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's$$missing for the tests"; \
