@@ -161,3 +161,17 @@ def test_an_unreachable_host_fails_up_with_one_error_and_leaves_nothing(sshnet, 
     assert "could not start distributed.SSHCluster" in out["message"], out
     assert client_session.ok("import mlkit", "mlkit.cluster.current()") is None
     _assert_nothing_left(net)  # the scheduler it had started on the first host is gone too
+
+
+def test_each_sshd_listens_only_on_its_hosts_address(sshnet):
+    net, ssh = sshnet
+    for h in REMOTE:
+        lines = net[h].run(["ss", "-Hltnp"]).stdout.splitlines()
+        mine = [line for line in lines if f"pid={ssh.pids[h]}," in line]
+        assert [line.split()[3] for line in mine] == [f"{net[h].addr}:22"], lines
+
+
+def test_without_sshd_the_harness_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(_ssh, "SSHD", "/nonexistent/sshd")
+    assert _ssh.why_unavailable() == ("/nonexistent/sshd is missing: run `make system-deps` as "
+                                      "root (or `apt-get install -y openssh-server`)")
