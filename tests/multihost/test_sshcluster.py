@@ -39,7 +39,7 @@ def client_session(sshnet):
     finally:
         s.close()  # its atexit stops a cluster a failed test left up
         for h in REMOTE:  # and nothing of it may outlive the test (checked in the tests)
-            wait_for(lambda h=h: not _ssh.dask_processes(net[h]), timeout=60,
+            wait_for(lambda h=h: not _ssh.dask_processes(net[h]), timeout=120,
                      what=f"the Dask processes on {h} to exit")
 
 
@@ -56,7 +56,7 @@ def _assert_runs_everywhere(net) -> None:
 
 def _assert_nothing_left(net) -> None:
     for h in REMOTE:
-        wait_for(lambda h=h: not _ssh.dask_processes(net[h]), timeout=60,
+        wait_for(lambda h=h: not _ssh.dask_processes(net[h]), timeout=120,
                  what=f"every Dask process on {h} to exit after down() "
                       f"({_ssh.dask_processes(net[h])})")
 
@@ -68,7 +68,7 @@ def test_up_runs_scheduler_and_workers_on_the_hosts_and_down_stops_them(sshnet, 
         "import mlkit, socket, sys\n"
         "cluster = mlkit.cluster.up(cluster='distributed.SSHCluster',"
         f" hosts={_addresses(net)!r}, connect_options={ssh.connect_options!r},"
-        f" remote_python={sys.executable!r})\n"
+        f" remote_python={sys.executable!r}, timeout=300)\n"
         "text = str(mlkit.cluster.status())\n"
         "pf = cluster.preflight.to_dict()\n"
         "def square(x):\n"
@@ -99,7 +99,7 @@ def test_up_runs_scheduler_and_workers_on_the_hosts_and_down_stops_them(sshnet, 
         "study = mlkit.tune.tune(objective, n_trials=8, study_name='ssh', progress=False,"
         " track=False)",
         "[[t.state.name for t in study.trials], sorted({t.user_attrs['host'] for t in"
-        " study.trials}), study.storage_description]", timeout=180)
+        " study.trials}), study.storage_description]", timeout=300)
     states, hosts, where = study
     assert states == ["COMPLETE"] * 8, states
     assert set(hosts) <= {"worker1", "worker2"} and "DaskStorage" in where
@@ -118,7 +118,7 @@ def test_the_magic_starts_it_from_the_users_ssh_config(sshnet, client_session):
     net, _ = sshnet
     s = client_session
     line = (f"up --cluster distributed.SSHCluster -o hosts=[{','.join(_addresses(net))}]"
-            " --threads 2")
+            " --threads 2")  # the default 120 s to wait for the workers
     got = s.ok(
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "from IPython.core.error import UsageError\n"
@@ -134,7 +134,7 @@ def test_the_magic_starts_it_from_the_users_ssh_config(sshnet, client_session):
         "[handle.kind, sorted(w['nthreads'] for w in"
         " ip.user_ns['client'].scheduler_info(n_workers=-1)['workers'].values()),"
         " status, refused, handle.preflight.shared_disk, handle.widget().scale_button.disabled,"
-        " handle.widget().stop_button.disabled]", timeout=240)
+        " handle.widget().stop_button.disabled]", timeout=300)
     kind, threads, status, refused, shared, scale_off, stop_off = got
     assert kind == "manager" and threads == [2, 2]
     assert "hosts: worker1 (1 worker), worker2 (1 worker); client on client" in status
