@@ -65,18 +65,25 @@ demo: $(STAMP)
 
 # Debian packages the tests use for real: chromium (tests/browser drives a real JupyterLab in it
 # through Playwright's executable_path; `playwright install` cannot download browsers here) and
-# prometheus (tests/serve scrapes a live gateway with it). As root the missing ones are installed
-# through apt; otherwise one message says the command and make stops.
+# prometheus (tests/serve scrapes a live gateway with it) and openssh-server (tests/multihost starts
+# its sshd on each test host for distributed's SSHCluster). As root the missing ones are installed
+# through apt, with a policy-rc.d that stops the packages from starting their system services
+# (prometheus on :9090 and sshd on :22, all interfaces): the tests start their own, bound to
+# loopback or a test host's address. Otherwise one message says the command and make stops.
 CHROMIUM ?= /usr/bin/chromium
 export MLKIT_CHROMIUM := $(CHROMIUM)
-SYSTEM_PACKAGES := chromium prometheus
+SYSTEM_PACKAGES := chromium prometheus openssh-server
 browser-deps system-deps:
 	@missing=""; [ -x "$(CHROMIUM)" ] || missing=" chromium"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "installing Debian's$$missing for the tests"; \
+		guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		rc=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	else \
 		echo "the tests need Debian's$$missing: run 'sudo apt-get install -y$$missing'" >&2; \
 		exit 1; \

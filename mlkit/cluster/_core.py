@@ -20,7 +20,7 @@ from typing import Any
 
 from mlkit import config
 from mlkit._imports import require
-from mlkit.cluster import _gpu, _warm
+from mlkit.cluster import _gpu, _ssh, _warm
 from mlkit.cluster._isolate import PRELOAD as isolate_preload
 from mlkit.cluster._status import ClusterStatus, WorkerStatus
 from mlkit.exceptions import ClusterError, ConfigError, NoClusterError
@@ -60,6 +60,7 @@ class ClusterPlan:
     workers: int | None
     gpus: list[_gpu.GPUInfo] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
+    scalable: bool = True  # False: the manager starts exactly ``workers`` (SSHCluster's hosts)
 
 
 def _check_positive(name: str, value: int | None) -> None:
@@ -153,6 +154,11 @@ def plan(
                 f"cluster={cluster!r} must be a dotted class path such as "
                 "'dask_jobqueue.SLURMCluster' or 'dask_kubernetes.operator.KubeCluster'"
             )
+        if _ssh.is_ssh(cluster):
+            # A fixed set of hosts: the workers are the hosts list, never scaled (see _ssh).
+            kwargs, n = _ssh.options(workers=workers, threads_per_worker=threads_per_worker,
+                                     memory_limit=memory, dashboard=dashboard, **options)
+            return ClusterPlan("manager", cluster, kwargs, n, [], spec, scalable=False)
         kwargs = dict(options)
         if threads_per_worker is not None:
             kwargs.setdefault("threads_per_worker", threads_per_worker)
@@ -256,6 +262,7 @@ class Cluster:
         self.spec = spec
         self.gpus = list(gpus or [])
         self.closed = False
+        self.scalable = True
         self.started_at = time.time()
         self._widget: Any = None
 
@@ -353,6 +360,13 @@ class Cluster:
             raise ClusterError(
                 "this cluster was joined by address, so mlkit cannot add or remove its workers; "
                 "scale it where it was started (its cluster manager or `dask worker` processes)"
+            )
+        if not self.scalable:
+            workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            raise ClusterError(
+                f"this {self.spec.get('cluster', 'cluster')} runs the {workers} worker(s) its "
+                f"hosts list names and cannot be scaled to {n}: start it again with the hosts "
+                "you want (mlkit.cluster.up(..., replace=True) / %mlscale up --replace)"
             )
         if self.kind == "cuda" and n > len(self.gpus):
             raise ConfigError(
@@ -469,7 +483,10 @@ def up(
         Per-worker memory limit such as ``"4GB"``; workers spill to disk beyond it.
     cluster : str, optional
         Dotted path of any Dask cluster manager, e.g. ``"dask_jobqueue.SLURMCluster"``; it is
-        built with ``**options`` and scaled to ``workers``.
+        built with ``**options`` and scaled to ``workers``. ``"distributed.SSHCluster"`` takes
+        ``hosts=[SCHEDULER, WORKER, ...]`` (plus ``connect_options``, ``remote_python``, ...):
+        one worker per further host (``workers`` a multiple of them), the scheduler listening on
+        ``hosts[0]``; its workers are probed like :func:`connect`'s.
     replace : bool
         Stop a running cluster with a different spec instead of raising.
     host : str, optional
@@ -542,7 +559,7 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
             raise ClusterError(
                 f"{p.cluster_class} rejected the options {sorted(p.kwargs)}: {exc}"
             ) from exc
-        if p.kind == "manager" and p.workers:
+        if p.kind == "manager" and p.workers and p.scalable:
             deploy.scale(p.workers)
         client = distributed.Client(deploy, set_as_default=True)
         if p.workers:
@@ -557,9 +574,15 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
         if isinstance(exc, (ClusterError, KeyboardInterrupt)):
             raise
         if isinstance(exc, Exception):
-            raise ClusterError(f"could not start {p.cluster_class}: {exc}") from exc
+            hint = _ssh.HINT if _ssh.is_ssh(p.cluster_class) else ""
+            raise ClusterError(f"could not start {p.cluster_class}: {exc}{hint}") from exc
         raise
-    return Cluster(client, deploy, p.kind, p.spec, p.gpus)
+    handle = Cluster(client, deploy, p.kind, p.spec, p.gpus)
+    handle.scalable = p.scalable
+    if p.kind == "manager":
+        # A manager may have put the workers anywhere: find out now, as connect does.
+        _connect_preflight(handle)
+    return handle
 
 
 def _wait_for_workers(client: Any, deploy: Any, n: int, timeout: float) -> None:

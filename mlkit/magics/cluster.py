@@ -13,19 +13,38 @@ from mlkit.magics._registry import subcommand
 __all__: list[str] = []
 
 
-def _options(pairs: list[str] | None) -> dict[str, Any]:
-    """Turn ``k=v`` strings into keyword arguments; values are parsed as Python literals."""
+def _literal(raw: str) -> Any:
+    """A Python literal, else the text itself; ``[a,b]`` of bare words is a list of strings.
+
+    ``hosts=[10.0.0.1,10.0.0.2]`` (how one types it on a shell-like line) is no literal: its
+    items are then taken one by one, as literals or as text.
+    """
     import ast
 
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        pass
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        return [_literal(item.strip()) for item in text[1:-1].split(",") if item.strip()]
+    return raw
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    """Turn ``k=v`` strings into keyword arguments; values are parsed as Python literals.
+
+    >>> _options(["hosts=[10.0.0.1,10.0.0.2]", "port=22", "name=x"])
+    {'hosts': ['10.0.0.1', '10.0.0.2'], 'port': 22, 'name': 'x'}
+    """
     out: dict[str, Any] = {}
     for pair in pairs or []:
+        if len(pair) >= 2 and pair[0] == pair[-1] and pair[0] in "'\"":
+            pair = pair[1:-1]  # IPython's splitter keeps the quotes of `-o "k={'a': 1}"`
         key, sep, raw = pair.partition("=")
         if not sep or not key.isidentifier():
             raise UsageError(f"--option expects KEY=VALUE with KEY a Python name, got {pair!r}")
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
+        out[key] = _literal(raw)
     return out
 
 
@@ -65,11 +84,13 @@ def up(ctx: Any, args: Any, cell: str | None) -> Any:
     """Start a local (or Dask-CUDA / managed) cluster and show its live widget.
 
     With ``--scheduler ADDRESS`` or Dask's ``DASK_SCHEDULER_ADDRESS`` set, join that scheduler
-    instead (the same notebook then runs on a cluster elsewhere).
+    instead (the same notebook then runs on a cluster elsewhere). ``--cluster`` names any Dask
+    cluster manager; its options go with ``-o KEY=VALUE`` (Python literals; ``[a,b]`` is a list).
 
     ::
 
         In [1]: %mlscale up --workers 2 --memory 2GB
+        In [2]: %mlscale up --cluster distributed.SSHCluster -o hosts=[10.0.0.1,10.0.0.2,10.0.0.3]
     """
     from mlkit.cluster import up as api_up
 

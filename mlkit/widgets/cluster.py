@@ -168,7 +168,8 @@ class ClusterWidget:
         self.dashboard.value = f"dashboard: {link_html(link)}" if link else "dashboard: off"
         if getattr(st, "preflight", None) is not None:  # workers on other hosts: what they reach
             self.dashboard.value += st.preflight._repr_html_()
-        can_scale = self.cluster.deploy is not None
+        # A joined cluster is scaled where it was started; an SSHCluster by its hosts list.
+        can_scale = self.cluster.deploy is not None and getattr(self.cluster, "scalable", True)
         self.scale_box.disabled = not can_scale
         self.scale_button.disabled = not can_scale
         self.stop_button.disabled = False

@@ -52,10 +52,28 @@ def test_arguments_are_parsed_and_passed_to_the_api(shell, monkeypatch):
     assert shell.user_ns["client"] == "CLIENT"
 
 
+def test_cluster_manager_options_take_lists_as_one_types_them(shell, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("mlkit.cluster.up", lambda **kw: seen.update(kw) or
+                        type("H", (), {"client": None})())
+    shell.run_line_magic(
+        "mlscale",
+        "up --cluster distributed.SSHCluster -o hosts=[10.0.0.1,10.0.0.2] "
+        "-o \"connect_options={'known_hosts': None, 'port': 2222}\" -o remote_python=/opt/py",
+    )
+    assert seen["cluster"] == "distributed.SSHCluster"
+    assert seen["hosts"] == ["10.0.0.1", "10.0.0.2"]
+    assert seen["connect_options"] == {"known_hosts": None, "port": 2222}
+    assert seen["remote_python"] == "/opt/py"
+    shell.run_line_magic("mlscale", "up --cluster distributed.SSHCluster -o \"hosts=['a', 'b']\"")
+    assert seen["hosts"] == ["a", "b"]
+
+
 @pytest.mark.parametrize(
     "line, text",
     [
         ("", "needs a subcommand"),
+        ("up --cluster distributed.SSHCluster -o hosts=[10.0.0.1]", "at least two host names"),
         ("launch", "unknown subcommand 'launch'; choose one of: help, "),
         ("up --workers -1", "expected a positive integer, got -1"),
         ("up --workers two", "expected a positive integer, got 'two'"),

@@ -1,0 +1,123 @@
+"""distributed's SSHCluster through ``up(cluster="distributed.SSHCluster", hosts=[...])``.
+
+SSHCluster starts the scheduler on ``hosts[0]`` and one worker (Nanny) per further host over
+SSH (asyncssh). This module turns mlkit's options into its keywords before anything starts:
+``workers`` / ``threads_per_worker`` / ``memory_limit`` become ``worker_options`` (as top-level
+keywords SSHCluster would silently route them to its deprecated old implementation), the
+scheduler listens on the address the client reached it by (``hosts[0]``) rather than on every
+interface, and mlkit's dashboard choice applies to it. The number of workers is fixed by the
+hosts list, so :func:`expected_workers` is what ``up`` waits for.
+
+Examples
+--------
+>>> kw, n = options(["10.0.0.1", "10.0.0.2", "10.0.0.3"], threads_per_worker=2, dashboard=False)
+>>> kw["worker_options"], kw["scheduler_options"], n
+({'nthreads': 2}, {'host': '10.0.0.1', 'dashboard': False}, 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlkit.exceptions import ConfigError
+
+__all__ = ["HINT", "PATHS", "is_ssh", "options"]
+
+# The names distributed exports SSHCluster under.
+PATHS = frozenset({
+    "distributed.SSHCluster", "dask.distributed.SSHCluster", "distributed.deploy.SSHCluster",
+    "distributed.deploy.ssh.SSHCluster",
+})
+# Keywords of the deprecated SSHCluster API: SSHCluster hands any of them to the old one.
+_OLD = ("scheduler_addr", "scheduler_port", "worker_addrs", "nprocs", "ssh_username", "ssh_port",
+        "ssh_private_key", "nohost", "logdir", "worker_port", "nanny_port", "remote_dask_worker")
+# What to check when SSHCluster cannot start (appended to the error).
+HINT = (". Check that every host runs sshd and answers `ssh HOST` from here without a prompt: "
+        "its key in ~/.ssh/known_hosts, yours in its authorized_keys (or pass connect_options="
+        "{'username': ..., 'client_keys': [...], 'known_hosts': ...}), and that remote_python "
+        "(default: this Python's path) exists there with the same packages")
+# Top-level keywords a user may reasonably pass that belong to every worker.
+_PER_WORKER = {"nthreads": "nthreads", "n_workers": "n_workers", "memory_limit": "memory_limit"}
+
+
+def is_ssh(cluster: str | None) -> bool:
+    """True for the dotted paths of distributed's SSHCluster."""
+    return cluster in PATHS
+
+
+def _hosts(value: Any) -> list[str]:
+    if isinstance(value, str):  # `-o hosts=a,b,c` in a magic, or a user's comma list
+        value = [h.strip() for h in value.split(",") if h.strip()]
+    if (not isinstance(value, (list, tuple)) or len(value) < 2
+            or not all(isinstance(h, str) and h.strip() for h in value)):
+        raise ConfigError(
+            f"SSHCluster needs hosts=[SCHEDULER_HOST, WORKER_HOST, ...] (at least two host names "
+            f"or addresses: the first runs the scheduler, every other one a worker; repeat the "
+            f"first to put a worker beside the scheduler), but got hosts={value!r}"
+        )
+    return [h.strip() for h in value]
+
+
+def _dict(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a dict of keyword arguments, but got {value!r}")
+    return dict(value)
+
+
+def options(
+    hosts: Any = None,
+    *,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: str | int | None = None,
+    dashboard: bool = True,
+    **kwargs: Any,
+) -> tuple[dict[str, Any], int]:
+    """SSHCluster's keywords for mlkit's options, and the number of workers it will start.
+
+    Raises :class:`~mlkit.exceptions.ConfigError` naming the value for a hosts list that cannot
+    work, a ``workers`` count the hosts cannot hold, or a keyword of SSHCluster's old API.
+    """
+    host_list = _hosts(hosts)
+    old = sorted(k for k in kwargs if k in _OLD)
+    if old:
+        raise ConfigError(
+            f"{', '.join(old)} belong to the removed SSHCluster API: pass hosts=[...] (scheduler "
+            "first), connect_options={'username': ..., 'port': ..., 'client_keys': [...]} and "
+            "worker_options / scheduler_options instead"
+        )
+    worker_options = _dict("worker_options", kwargs.pop("worker_options", None))
+    scheduler_options = _dict("scheduler_options", kwargs.pop("scheduler_options", None))
+    for key, target in _PER_WORKER.items():
+        if key in kwargs:
+            worker_options.setdefault(target, kwargs.pop(key))
+    if threads_per_worker is not None:
+        worker_options.setdefault("nthreads", threads_per_worker)
+    if memory_limit is not None:
+        worker_options.setdefault("memory_limit", memory_limit)
+    worker_hosts = len(host_list) - 1
+    if workers is not None:
+        if workers % worker_hosts:
+            raise ConfigError(
+                f"workers={workers} cannot be spread over the {worker_hosts} worker host(s) of "
+                f"hosts={host_list!r} (SSHCluster starts the same number on each): use a "
+                f"multiple of {worker_hosts}, or leave workers unset for one per host"
+            )
+        worker_options.setdefault("n_workers", workers // worker_hosts)
+    per_host = worker_options.get("n_workers", 1)
+    if isinstance(per_host, bool) or not isinstance(per_host, int) or per_host < 1:
+        raise ConfigError(f"n_workers (workers per host) must be a positive integer, "
+                          f"but got {per_host!r}")
+    # The client reached the scheduler's host by this name: the workers can too. Listening on
+    # every interface (Dask's default) would also expose it on networks nobody asked for.
+    if "interface" not in scheduler_options:
+        scheduler_options.setdefault("host", host_list[0])
+    if not dashboard:
+        scheduler_options.setdefault("dashboard", False)
+    elif "dashboard_address" not in scheduler_options:
+        scheduler_options.setdefault("dashboard_address", f"{host_list[0]}:0")
+    out = {"hosts": host_list, "worker_options": worker_options,
+           "scheduler_options": scheduler_options, **kwargs}
+    return out, worker_hosts * per_host
