@@ -114,10 +114,18 @@ class Gateway:
             self.metrics.restarts.labels(name, version, rep.label).inc()
 
         idle = spec.get("scale_to_zero_s")
-        pool = Pool(spec["model_path"], int(spec.get("replicas", 1)),
-                    int(spec.get("max_batch_rows", 64)), float(spec.get("max_wait_ms", 5.0)),
-                    log_dir=spec["log_dir"], on_restart=restarted,
-                    idle_stop_s=float(idle) if idle is not None else None)
+        args = (spec["model_path"], int(spec.get("replicas", 1)),
+                int(spec.get("max_batch_rows", 64)), float(spec.get("max_wait_ms", 5.0)))
+        common = {"log_dir": spec["log_dir"], "on_restart": restarted,
+                  "idle_stop_s": float(idle) if idle is not None else None}
+        if spec.get("on") == "cluster":  # replicas on the Dask workers' hosts
+            from mlkit.serve._clusterpool import ClusterPool
+
+            pool: Any = ClusterPool(*args, scheduler=spec["scheduler"],
+                                    placement=list(spec["placement"]),
+                                    route_id=spec.get("route_id"), **common)
+        else:
+            pool = Pool(*args, **common)
         await pool.start(timeout=float(spec.get("start_timeout", 180.0)))
         async with self._lock:
             route = Route(name, labels, version, str(spec.get("model", "")), pool, spec)
@@ -407,7 +415,7 @@ class Gateway:
             self.metrics.cold_start.labels(route.name, route.version).observe(
                 time.monotonic() - t0)
         deadline = time.monotonic() + self.request_timeout
-        headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid}
+        headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid, **pool.headers}
         failed: set[int] = set()
         while True:
             rep = pool.pick(exclude=frozenset(failed) if len(failed) < len(pool.replicas)
