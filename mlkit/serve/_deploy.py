@@ -218,6 +218,30 @@ class GatewayServer(Server):
             raise ServeError(f"cannot set the split: {resp.json().get('message', resp.text)}")
         return resp.json()["split"]
 
+    def refresh(self) -> list[dict[str, Any]]:
+        """Check now whether the aliases this gateway serves have moved, and follow them.
+
+        The gateway also checks by itself every few seconds; after ``mlkit.track.promote``
+        this makes the move immediate. Each promotion starts the new version's replicas, swaps
+        the route once they answer and drains the old ones: no request is dropped.
+
+        Returns
+        -------
+        list of dict
+            One ``{"name", "alias", "from", "to", "seconds"}`` per route moved.
+
+        Examples
+        --------
+        >>> mlkit.track.promote("iris", 4)           # doctest: +SKIP
+        >>> srv.refresh()                            # doctest: +SKIP
+        [{'name': 'iris', 'alias': 'champion', 'from': '3', 'to': '4', 'seconds': 6.1}]
+        """
+        resp = self._http().post(f"{self.gateway_url}/admin/refresh", timeout=900,
+                                 headers={"x-mlkit-admin": self._admin_token()})
+        if resp.status_code != 200:
+            raise ServeError(f"the gateway refused the refresh: {resp.text[:500]}")
+        return list(resp.json()["promoted"])
+
     @property
     def shadow_log(self) -> Path:
         """``shadow.jsonl``: one line per shadowed request, both answers side by side."""
@@ -265,12 +289,18 @@ class GatewayServer(Server):
 
 def _spec(model: Any, ref: ModelRef, name: str, model_path: str, replicas: int,
           max_batch_rows: int, max_wait_ms: float, log_dir: Path, timeout: float,
-          idle: float | None, placement: tuple[str, list[str]] | None = None) -> dict:
+          idle: float | None, placement: tuple[str, list[str]] | None = None,
+          tracking_uri: str | None = None) -> dict:
     route_name, labels, version = route_for(model, ref, name)
     spec = {"name": route_name, "labels": labels, "version": version, "model": str(model),
             "model_path": model_path, "replicas": replicas, "max_batch_rows": max_batch_rows,
             "max_wait_ms": float(max_wait_ms), "log_dir": str(log_dir),
-            "start_timeout": float(timeout), "scale_to_zero_s": idle}
+            "start_timeout": float(timeout), "scale_to_zero_s": idle,
+            "tracking_uri": tracking_uri}
+    text = str(model).strip()
+    if text.startswith("models:/") and "@" in text and ref.version is not None:
+        # an alias route follows its alias (mlkit.serve._promote)
+        spec.update({"alias": labels[0], "registered": route_name})
     if placement is not None:
         spec.update({"on": "cluster", "scheduler": placement[0], "placement": placement[1],
                      "route_id": secrets.token_hex(6)})
@@ -318,7 +348,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     folder = config.home("servers", name)
     model_path = _model_folder(ref, folder / "model", tracking_uri)
     spec = _spec(model, ref, name, model_path, replicas, max_batch_rows, max_wait_ms, folder,
-                 timeout, idle, placement)
+                 timeout, idle, placement, tracking_uri)
     route = f"/models/{spec['name']}/{spec['labels'][0]}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
 

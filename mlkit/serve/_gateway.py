@@ -17,6 +17,9 @@ Routes
 ``GET  /metrics``                         Prometheus text (:mod:`mlkit.serve._gwmetrics`)
 ``POST /admin/routes``, ``DELETE /admin/routes?name=&label=``   add / remove a route (loopback
                                           callers holding the gateway's admin token only)
+``POST /admin/refresh``                   check every alias route now (else every
+                                          ``alias_poll_s``): a moved alias is promoted with no
+                                          dropped request (:mod:`mlkit.serve._promote`)
 
 The front door checks, in this order and before a replica sees anything: a key in the query
 string (refused: URLs end up in logs), the API key (``Authorization: Bearer KEY`` or
@@ -65,6 +68,7 @@ class Route:
     pool: Any
     spec: dict[str, Any] = field(default_factory=dict)
     split: Any = None  # a mlkit.serve._split.Split while a challenger is attached
+    replaced_by: Any = None  # the Route serving this alias since a promotion (_promote)
 
 
 def _json(status: int, code: str, message: str, rid: str) -> tuple[int, bytes]:
@@ -98,17 +102,15 @@ class Gateway:
         self.client: Any = None
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
+        self.watcher: Any = None  # mlkit.serve._promote.AliasWatcher, once started
 
     # -- routes ------------------------------------------------------------------------
-    async def add_route(self, spec: dict[str, Any]) -> Route:
+    def _make_pool(self, spec: dict[str, Any]) -> Any:
+        """The replicas of a route spec, not started yet: local or on the cluster's workers."""
         from mlkit.serve._pool import Pool
 
-        name, labels = str(spec["name"]), [str(x) for x in spec["labels"]]
-        taken = [lab for lab in labels if (name, lab) in self.routes]
-        if taken:
-            raise ValueError(f"/models/{name}/{taken[0]} is served already")
-        version = str(spec.get("version") or labels[0])
-        route: Route | None = None
+        name = str(spec["name"])
+        version = str(spec.get("version") or spec["labels"][0])
 
         def restarted(rep: Any) -> None:
             self.metrics.restarts.labels(name, version, rep.label).inc()
@@ -126,6 +128,16 @@ class Gateway:
                                     route_id=spec.get("route_id"), **common)
         else:
             pool = Pool(*args, **common)
+        return pool
+
+    async def add_route(self, spec: dict[str, Any]) -> Route:
+        name, labels = str(spec["name"]), [str(x) for x in spec["labels"]]
+        taken = [lab for lab in labels if (name, lab) in self.routes]
+        if taken:
+            raise ValueError(f"/models/{name}/{taken[0]} is served already")
+        version = str(spec.get("version") or labels[0])
+        route: Route | None = None
+        pool = self._make_pool(spec)
         await pool.start(timeout=float(spec.get("start_timeout", 180.0)))
         async with self._lock:
             route = Route(name, labels, version, str(spec.get("model", "")), pool, spec)
@@ -133,6 +145,25 @@ class Gateway:
                 self.routes[(name, lab)] = route
             self.defaults.setdefault(name, route)
         return route
+
+    async def swap_route(self, old: Route, spec: dict[str, Any], pool: Any) -> Route | None:
+        """Put a started ``pool`` (a new version) in place of ``old``'s alias, in one step;
+        None if ``old`` is no longer served. See :mod:`mlkit.serve._promote`."""
+        async with self._lock:
+            if self.routes.get((old.name, old.labels[0])) is not old:
+                return None
+            labels = [lab for lab in map(str, spec["labels"])
+                      if self.routes.get((old.name, lab)) in (None, old)]
+            new = Route(old.name, labels, str(spec["version"]), str(spec.get("model", "")),
+                        pool, spec, split=old.split)
+            for lab in old.labels:
+                self.routes.pop((old.name, lab), None)
+            for lab in labels:
+                self.routes[(old.name, lab)] = new
+            if self.defaults.get(old.name) is old:
+                self.defaults[old.name] = new
+            old.replaced_by = new
+        return new
 
     async def remove_route(self, name: str, label: str) -> bool:
         async with self._lock:
@@ -220,10 +251,16 @@ class Gateway:
                         await r.pool.stop()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                from mlkit.serve._promote import AliasWatcher
+
+                self.watcher = AliasWatcher(self, float(self.cfg.get("alias_poll_s", 5.0)))
+                self.watcher.start()
                 print(f"mlkit gateway: ready, routes {sorted('/'.join(k) for k in self.routes)}",
                       file=sys.stderr, flush=True)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.watcher is not None:
+                    await self.watcher.stop()
                 await asyncio.gather(*(r.pool.stop() for r in self._unique_routes()),
                                      return_exceptions=True)
                 if self.client is not None:
@@ -407,6 +444,9 @@ class Gateway:
                        labels: list[str]) -> tuple[int, bytes, list]:
         import httpx
 
+        while route.replaced_by is not None:  # promoted while this request was read
+            route = route.replaced_by
+        labels[0], labels[1] = route.name, route.version
         pool = route.pool
         waking = pool.wake()
         if waking is not None:  # scaled to zero: this request pays the cold start
@@ -418,6 +458,12 @@ class Gateway:
         headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid, **pool.headers}
         failed: set[int] = set()
         while True:
+            if route.replaced_by is not None:  # promoted while this request waited or retried
+                while route.replaced_by is not None:
+                    route = route.replaced_by
+                labels[0], labels[1] = route.name, route.version
+                pool, failed = route.pool, set()
+                headers.update(pool.headers)
             rep = pool.pick(exclude=frozenset(failed) if len(failed) < len(pool.replicas)
                             else frozenset())
             left = deadline - time.monotonic()
@@ -469,7 +515,8 @@ class Gateway:
         out = []
         for r in self._unique_routes():
             out.append({"name": r.name, "labels": r.labels, "version": r.version,
-                        "model": r.model, "replicas": r.pool.describe(),
+                        "model": r.model, "alias": r.spec.get("alias"),
+                        "on": r.spec.get("on", "local"), "replicas": r.pool.describe(),
                         "split": r.split.describe() if r.split else None,
                         "paths": [f"/models/{r.name}/{lab}/invocations" for lab in r.labels]})
             self.metrics.healthy.labels(r.name, r.version).set(r.pool.healthy)
@@ -498,6 +545,9 @@ class Gateway:
                          "from this machine", rid) + ([],)
         if scope.get("path") == "/admin/split":
             return await self._admin_split(receive, rid)
+        if scope.get("path") == "/admin/refresh" and scope.get("method") == "POST":
+            moved = await self.watcher.refresh() if self.watcher is not None else []
+            return 200, json.dumps({"promoted": moved}).encode(), []
         if scope.get("path") != "/admin/routes":
             return _json(404, "NOT_FOUND", "unknown admin path", rid) + ([],)
         method = scope.get("method")
