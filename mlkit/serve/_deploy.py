@@ -218,6 +218,31 @@ class GatewayServer(Server):
             raise ServeError(f"cannot set the split: {resp.json().get('message', resp.text)}")
         return resp.json()["split"]
 
+    def monitor(self) -> Any:
+        """A :class:`~mlkit.serve._live.ServeMonitor`: ``.poll()`` gives the route's replicas,
+        req/s, p50 / p99, batch size and errors (what the serve widget draws).
+
+        Examples
+        --------
+        >>> print(srv.monitor().poll())     # doctest: +SKIP
+        """
+        from mlkit.serve._live import ServeMonitor
+
+        return ServeMonitor(self)
+
+    def widget(self, interval: float = 1.0) -> Any:
+        """The live serve widget of this route (one per handle; see :mod:`mlkit.widgets.serve`).
+
+        Examples
+        --------
+        >>> srv.widget()        # doctest: +SKIP
+        """
+        if getattr(self, "_widget", None) is None:
+            from mlkit.widgets.serve import ServeWidget
+
+            self._widget = ServeWidget(self, interval=interval)
+        return self._widget
+
     def refresh(self) -> list[dict[str, Any]]:
         """Check now whether the aliases this gateway serves have moved, and follow them.
 

@@ -285,7 +285,8 @@ class Gateway:
                          "send it in a header: 'Authorization: Bearer KEY'", rid) + ([],)
         match = _ROUTE_RE.match(path)
         probe = match is not None and match.group(3) == "ping"  # health probes need no key
-        if self.auth and not probe:
+        # the gateway's own tools (serve widget, status) read /metrics with the admin token
+        if self.auth and not probe and not (path == "/metrics" and self._is_admin(scope)):
             refused = self._authenticate(scope, rid)
             if refused is not None:
                 return refused
@@ -532,15 +533,19 @@ class Gateway:
             return 503, json.dumps({"ready": False, "waiting_for": down}).encode(), []
         return 200, json.dumps({"ready": True}).encode(), []
 
-    async def _admin(self, scope: dict[str, Any], receive: Any,
-                     rid: str) -> tuple[int, bytes, list]:
+    def _is_admin(self, scope: dict[str, Any]) -> bool:
+        """A loopback caller holding the gateway's admin token."""
         client = (scope.get("client") or ("", 0))[0]
         token = ""
         for k, v in scope.get("headers", ()):
             if k == b"x-mlkit-admin":
                 token = v.decode("latin-1")
-        if client not in _LOOPBACK or not self.admin_token or not hmac.compare_digest(
-                token, self.admin_token):
+        return client in _LOOPBACK and bool(self.admin_token) and hmac.compare_digest(
+            token, self.admin_token)
+
+    async def _admin(self, scope: dict[str, Any], receive: Any,
+                     rid: str) -> tuple[int, bytes, list]:
+        if not self._is_admin(scope):
             return _json(403, "PERMISSION_DENIED", "admin calls need the gateway's token, "
                          "from this machine", rid) + ([],)
         if scope.get("path") == "/admin/split":
