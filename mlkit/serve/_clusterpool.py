@@ -143,6 +143,12 @@ class ClusterPool(Pool):
         try:
             self._blob = await asyncio.to_thread(zip_folder, self.model_path)
             self._digest = hashlib.sha256(self._blob).hexdigest()[:32]
+            live = await self._workers()
+            if not live:
+                raise RuntimeError(f"the cluster at {self.scheduler} has no workers")
+            for i, rep in enumerate(self.replicas):  # placed on a worker that has left since
+                if rep.worker not in live:
+                    rep.worker = live[i % len(live)]
             await asyncio.gather(*(self._spawn_remote(r) for r in self.replicas))
             deadline = time.monotonic() + timeout
             while not all(r.healthy for r in self.replicas):
