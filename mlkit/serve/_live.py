@@ -133,13 +133,19 @@ class ServeMonitor:
     """
 
     def __init__(self, server: Any) -> None:
+        import requests
+
         self.server = server
+        # a session of its own: the widget polls from its thread while the notebook uses the
+        # handle's session (requests sessions are not made for sharing across threads)
+        self._session = requests.Session()
+        self._session.trust_env = False
         self._prev: tuple[float, dict[str, Any]] | None = None
         self.last: ServeStatus | None = None
 
     def _route(self) -> dict[str, Any] | None:
         entry = self.server.to_dict()
-        data = self.server._http().get(
+        data = self._session.get(
             f"{self.server.gateway_url}/admin/routes", timeout=5,
             headers={"x-mlkit-admin": self.server._admin_token()}).json()
         for r in data.get("routes", []):
@@ -150,7 +156,7 @@ class ServeMonitor:
     def _counters(self, model: str, version: str) -> dict[str, Any]:
         from prometheus_client.parser import text_string_to_metric_families
 
-        text = self.server._http().get(
+        text = self._session.get(
             f"{self.server.gateway_url}/metrics", timeout=5,
             headers={"x-mlkit-admin": self.server._admin_token()}).text
         out: dict[str, Any] = {"requests": 0.0, "errors": 0.0, "rows_sum": 0.0,
