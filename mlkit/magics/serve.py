@@ -60,6 +60,8 @@ def _wait_ms(text: str) -> float:
 @argument("--gateway", default=None, help="add the model to the running gateway of this name")
 @argument("--scale-to-zero", default=None,
           help="with --replicas: stop idle replicas after e.g. 10m (the next request starts them)")
+@argument("--on", default="local", help="with --replicas: 'local' or 'cluster' (replicas on "
+          "the Dask cluster's workers, one per worker unless --replicas says how many)")
 @argument("--timeout", type=_positive, default=180,
           help="seconds to wait for the server (or gateway and a replica) to answer")
 @argument("--all", action="store_true", help="with 'stop': stop every server")
@@ -75,6 +77,9 @@ def serve(ctx: Any, args: Any, cell: str | None) -> Any:
         In [5]: gw = %mlscale serve models:/iris@champion --replicas 2 --max-batch-rows 64
         In [6]: gw.url
         Out[6]: 'http://127.0.0.1:53212/models/iris/champion'
+        In [7]: gw = %mlscale serve models:/iris@champion --on cluster   # one per worker
+
+    With ``--replicas`` (or ``--on cluster``) the gateway's live widget is shown in a kernel.
     """
     from mlkit import serve as api
 
@@ -91,13 +96,39 @@ def serve(ctx: Any, args: Any, cell: str | None) -> Any:
             f"%mlscale serve MODEL takes one model, got extra {args.server or '--all'!r}; "
             "to stop a server use: %mlscale serve stop NAME"
         )
+    if args.on not in ("local", "cluster"):
+        raise UsageError(f"--on must be 'local' or 'cluster', got {args.on!r}")
     extra: dict[str, Any] = {}
-    if args.replicas is not None or args.gateway is not None or args.scale_to_zero is not None:
-        extra = {"replicas": args.replicas or 1, "max_batch_rows": args.max_batch_rows,
+    if args.replicas is not None or args.gateway is not None or args.scale_to_zero is not None \
+            or args.on == "cluster":
+        extra = {"replicas": args.replicas or (None if args.on == "cluster" else 1),
+                 "max_batch_rows": args.max_batch_rows,
                  "max_wait_ms": args.max_wait_ms, "api_keys": args.api_keys,
                  "gateway": args.gateway, "scale_to_zero": args.scale_to_zero}
-    return api.start(
+        if args.on == "cluster":
+            extra["on"] = "cluster"
+    srv = api.start(
         args.target, port=args.port, host=args.host, workers=args.workers, name=args.name,
         log_predictions=args.log_predictions, metrics=args.metrics, **extra,
         **({"timeout": float(args.timeout)} if args.timeout != 180 else {}),
     )
+    if extra:
+        _show_widget(srv)
+    return srv
+
+
+def _show_widget(srv: Any) -> None:
+    """In a kernel, the gateway's live widget (its bundle carries static HTML and text too)."""
+    from mlkit._display import can_draw_widgets, in_kernel
+
+    if not in_kernel():
+        return
+    from IPython.display import display
+
+    if can_draw_widgets():
+        display(srv.widget())
+    else:
+        from mlkit._display import mimebundle
+
+        st = srv.monitor().poll()
+        display(mimebundle(st._repr_html_(), str(st)), raw=True)

@@ -27,7 +27,8 @@ from mlkit.serve import _registry
 from mlkit.serve._models import ModelRef, default_name
 from mlkit.serve._server import Server, _launch, _terminate, _unique_name, _wait_ready
 
-__all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args", "parse_duration"]
+__all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args", "parse_duration",
+           "cluster_placement"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -100,6 +101,37 @@ def check_gateway_args(replicas: Any, max_batch_rows: Any, max_wait_ms: Any,
             "bind 127.0.0.1"
         )
     return bool(api_keys) if api_keys is not None else host not in _LOOPBACK
+
+
+def cluster_placement(replicas: Any) -> tuple[str, list[str]]:
+    """(scheduler address, one worker address per replica) on the active Dask cluster.
+
+    One replica per worker by default; ``replicas=N`` places N round robin over the workers.
+
+    Examples
+    --------
+    >>> cluster_placement(None)                   # doctest: +SKIP
+    ('tcp://127.0.0.1:8786', ['tcp://127.0.0.1:40111', 'tcp://127.0.0.1:40222'])
+    """
+    from mlkit.cluster import get_client
+    from mlkit.exceptions import NoClusterError
+
+    if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)
+                                 or not 1 <= replicas <= 64):
+        raise ServeError(f"replicas must be an integer in 1..64 (or None: one per worker), "
+                         f"got {replicas!r}")
+    try:
+        client = get_client()
+    except NoClusterError:
+        raise ServeError("on='cluster' needs a running Dask cluster: start one with "
+                         "mlkit.cluster.up() (%mlscale up) or join one with "
+                         "mlkit.cluster.connect(ADDRESS), or serve with on='local'") from None
+    workers = sorted(client.scheduler_info(n_workers=-1).get("workers", {}))
+    if not workers:
+        raise ServeError(f"the cluster at {client.scheduler.address} has no workers: scale it "
+                         "up (mlkit.cluster.scale(N)) before serving on it")
+    n = len(workers) if replicas is None else replicas
+    return str(client.scheduler.address), [workers[i % len(workers)] for i in range(n)]
 
 
 class GatewayServer(Server):
@@ -186,6 +218,55 @@ class GatewayServer(Server):
             raise ServeError(f"cannot set the split: {resp.json().get('message', resp.text)}")
         return resp.json()["split"]
 
+    def monitor(self) -> Any:
+        """A :class:`~mlkit.serve._live.ServeMonitor`: ``.poll()`` gives the route's replicas,
+        req/s, p50 / p99, batch size and errors (what the serve widget draws).
+
+        Examples
+        --------
+        >>> print(srv.monitor().poll())     # doctest: +SKIP
+        """
+        from mlkit.serve._live import ServeMonitor
+
+        return ServeMonitor(self)
+
+    def widget(self, interval: float = 1.0) -> Any:
+        """The live serve widget of this route (one per handle; see :mod:`mlkit.widgets.serve`).
+
+        Examples
+        --------
+        >>> srv.widget()        # doctest: +SKIP
+        """
+        if getattr(self, "_widget", None) is None:
+            from mlkit.widgets.serve import ServeWidget
+
+            self._widget = ServeWidget(self, interval=interval)
+        return self._widget
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """Check now whether the aliases this gateway serves have moved, and follow them.
+
+        The gateway also checks by itself every few seconds; after ``mlkit.track.promote``
+        this makes the move immediate. Each promotion starts the new version's replicas, swaps
+        the route once they answer and drains the old ones: no request is dropped.
+
+        Returns
+        -------
+        list of dict
+            One ``{"name", "alias", "from", "to", "seconds"}`` per route moved.
+
+        Examples
+        --------
+        >>> mlkit.track.promote("iris", 4)           # doctest: +SKIP
+        >>> srv.refresh()                            # doctest: +SKIP
+        [{'name': 'iris', 'alias': 'champion', 'from': '3', 'to': '4', 'seconds': 6.1}]
+        """
+        resp = self._http().post(f"{self.gateway_url}/admin/refresh", timeout=900,
+                                 headers={"x-mlkit-admin": self._admin_token()})
+        if resp.status_code != 200:
+            raise ServeError(f"the gateway refused the refresh: {resp.text[:500]}")
+        return list(resp.json()["promoted"])
+
     @property
     def shadow_log(self) -> Path:
         """``shadow.jsonl``: one line per shadowed request, both answers side by side."""
@@ -218,9 +299,13 @@ class GatewayServer(Server):
             _registry.remove(self.name, home=home)
             return was_alive
         _terminate(self._entry, timeout)
+        cluster_routes = [self._entry["route_id"]] if self._entry.get("route_id") else []
         for other, entry in _registry.read(prune=False, home=home).items():
             if entry.get("gateway") == self.name or other == self.name:
+                if other != self.name and entry.get("route_id"):
+                    cluster_routes.append(entry["route_id"])
                 _registry.remove(other, home=home)
+        _cleanup_cluster(cluster_routes)
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -229,18 +314,48 @@ class GatewayServer(Server):
 
 def _spec(model: Any, ref: ModelRef, name: str, model_path: str, replicas: int,
           max_batch_rows: int, max_wait_ms: float, log_dir: Path, timeout: float,
-          idle: float | None) -> dict:
+          idle: float | None, placement: tuple[str, list[str]] | None = None,
+          tracking_uri: str | None = None) -> dict:
     route_name, labels, version = route_for(model, ref, name)
-    return {"name": route_name, "labels": labels, "version": version, "model": str(model),
+    spec = {"name": route_name, "labels": labels, "version": version, "model": str(model),
             "model_path": model_path, "replicas": replicas, "max_batch_rows": max_batch_rows,
             "max_wait_ms": float(max_wait_ms), "log_dir": str(log_dir),
-            "start_timeout": float(timeout), "scale_to_zero_s": idle}
+            "start_timeout": float(timeout), "scale_to_zero_s": idle,
+            "tracking_uri": tracking_uri}
+    text = str(model).strip()
+    if text.startswith("models:/") and "@" in text and ref.version is not None:
+        # an alias route follows its alias (mlkit.serve._promote)
+        spec.update({"alias": labels[0], "registered": route_name})
+    if placement is not None:
+        spec.update({"on": "cluster", "scheduler": placement[0], "placement": placement[1],
+                     "route_id": secrets.token_hex(6)})
+    return spec
+
+
+def _cleanup_cluster(route_ids: list[str]) -> None:
+    """Belt and braces after a gateway stopped: no replica of its routes left on any worker
+    (the gateway stops them itself; this covers a gateway that was SIGKILLed)."""
+    if not route_ids:
+        return
+    from mlkit.cluster import current
+
+    c = current()
+    if c is None:
+        return
+    from mlkit.serve._remote import stop_replicas
+
+    for rid in route_ids:
+        try:
+            c.client.run(stop_replicas, rid + "-", 5.0)
+        except Exception:  # noqa: BLE001 - the cluster may be going away too
+            pass
 
 
 def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, host: str,
                   name: str | None, replicas: int, max_batch_rows: int, max_wait_ms: float,
                   api_keys: bool | None, max_body_bytes: int, gateway: str | None,
-                  timeout: float, scale_to_zero: Any = None) -> GatewayServer:
+                  timeout: float, scale_to_zero: Any = None,
+                  placement: tuple[str, list[str]] | None = None) -> GatewayServer:
     """The body of ``serve.start`` when ``replicas`` is given (see its docstring)."""
     import psutil
 
@@ -258,7 +373,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     folder = config.home("servers", name)
     model_path = _model_folder(ref, folder / "model", tracking_uri)
     spec = _spec(model, ref, name, model_path, replicas, max_batch_rows, max_wait_ms, folder,
-                 timeout, idle)
+                 timeout, idle, placement, tracking_uri)
     route = f"/models/{spec['name']}/{spec['labels'][0]}"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -287,7 +402,8 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
                  "uri": ref.uri, "version": ref.version, "url": gw["gateway_url"] + route,
                  "route": route, "route_name": spec["name"], "route_labels": spec["labels"],
                  "replicas": replicas, "workers": replicas, "started": now,
-                 "tracking_uri": tracking_uri}
+                 "tracking_uri": tracking_uri, "on": spec.get("on", "local"),
+                 "route_id": spec.get("route_id")}
         _registry.add(entry, home=entry["home"])
         return GatewayServer(entry)
 
@@ -319,7 +435,8 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
             "uri": ref.uri, "version": ref.version, "kind": "gateway", "replicas": replicas,
             "workers": replicas, "max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms,
             "auth": auth, "metrics": True, "predictions": None, "log": str(log_path),
-            "scale_to_zero_s": idle,
+            "scale_to_zero_s": idle, "on": spec.get("on", "local"),
+            "route_id": spec.get("route_id"),
             "admin_token_file": str(token_file), "tracking_uri": tracking_uri,
             "started": now, "home": str(config.home_path()),
         }

@@ -17,6 +17,9 @@ Routes
 ``GET  /metrics``                         Prometheus text (:mod:`mlkit.serve._gwmetrics`)
 ``POST /admin/routes``, ``DELETE /admin/routes?name=&label=``   add / remove a route (loopback
                                           callers holding the gateway's admin token only)
+``POST /admin/refresh``                   check every alias route now (else every
+                                          ``alias_poll_s``): a moved alias is promoted with no
+                                          dropped request (:mod:`mlkit.serve._promote`)
 
 The front door checks, in this order and before a replica sees anything: a key in the query
 string (refused: URLs end up in logs), the API key (``Authorization: Bearer KEY`` or
@@ -65,6 +68,7 @@ class Route:
     pool: Any
     spec: dict[str, Any] = field(default_factory=dict)
     split: Any = None  # a mlkit.serve._split.Split while a challenger is attached
+    replaced_by: Any = None  # the Route serving this alias since a promotion (_promote)
 
 
 def _json(status: int, code: str, message: str, rid: str) -> tuple[int, bytes]:
@@ -98,26 +102,42 @@ class Gateway:
         self.client: Any = None
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
+        self.watcher: Any = None  # mlkit.serve._promote.AliasWatcher, once started
 
     # -- routes ------------------------------------------------------------------------
-    async def add_route(self, spec: dict[str, Any]) -> Route:
+    def _make_pool(self, spec: dict[str, Any]) -> Any:
+        """The replicas of a route spec, not started yet: local or on the cluster's workers."""
         from mlkit.serve._pool import Pool
 
+        name = str(spec["name"])
+        version = str(spec.get("version") or spec["labels"][0])
+
+        def restarted(rep: Any) -> None:
+            self.metrics.restarts.labels(name, version, rep.label).inc()
+
+        idle = spec.get("scale_to_zero_s")
+        args = (spec["model_path"], int(spec.get("replicas", 1)),
+                int(spec.get("max_batch_rows", 64)), float(spec.get("max_wait_ms", 5.0)))
+        common = {"log_dir": spec["log_dir"], "on_restart": restarted,
+                  "idle_stop_s": float(idle) if idle is not None else None}
+        if spec.get("on") == "cluster":  # replicas on the Dask workers' hosts
+            from mlkit.serve._clusterpool import ClusterPool
+
+            pool: Any = ClusterPool(*args, scheduler=spec["scheduler"],
+                                    placement=list(spec["placement"]),
+                                    route_id=spec.get("route_id"), **common)
+        else:
+            pool = Pool(*args, **common)
+        return pool
+
+    async def add_route(self, spec: dict[str, Any]) -> Route:
         name, labels = str(spec["name"]), [str(x) for x in spec["labels"]]
         taken = [lab for lab in labels if (name, lab) in self.routes]
         if taken:
             raise ValueError(f"/models/{name}/{taken[0]} is served already")
         version = str(spec.get("version") or labels[0])
         route: Route | None = None
-
-        def restarted(rep: Any) -> None:
-            self.metrics.restarts.labels(name, version, rep.label).inc()
-
-        idle = spec.get("scale_to_zero_s")
-        pool = Pool(spec["model_path"], int(spec.get("replicas", 1)),
-                    int(spec.get("max_batch_rows", 64)), float(spec.get("max_wait_ms", 5.0)),
-                    log_dir=spec["log_dir"], on_restart=restarted,
-                    idle_stop_s=float(idle) if idle is not None else None)
+        pool = self._make_pool(spec)
         await pool.start(timeout=float(spec.get("start_timeout", 180.0)))
         async with self._lock:
             route = Route(name, labels, version, str(spec.get("model", "")), pool, spec)
@@ -125,6 +145,25 @@ class Gateway:
                 self.routes[(name, lab)] = route
             self.defaults.setdefault(name, route)
         return route
+
+    async def swap_route(self, old: Route, spec: dict[str, Any], pool: Any) -> Route | None:
+        """Put a started ``pool`` (a new version) in place of ``old``'s alias, in one step;
+        None if ``old`` is no longer served. See :mod:`mlkit.serve._promote`."""
+        async with self._lock:
+            if self.routes.get((old.name, old.labels[0])) is not old:
+                return None
+            labels = [lab for lab in map(str, spec["labels"])
+                      if self.routes.get((old.name, lab)) in (None, old)]
+            new = Route(old.name, labels, str(spec["version"]), str(spec.get("model", "")),
+                        pool, spec, split=old.split)
+            for lab in old.labels:
+                self.routes.pop((old.name, lab), None)
+            for lab in labels:
+                self.routes[(old.name, lab)] = new
+            if self.defaults.get(old.name) is old:
+                self.defaults[old.name] = new
+            old.replaced_by = new
+        return new
 
     async def remove_route(self, name: str, label: str) -> bool:
         async with self._lock:
@@ -212,10 +251,16 @@ class Gateway:
                         await r.pool.stop()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                from mlkit.serve._promote import AliasWatcher
+
+                self.watcher = AliasWatcher(self, float(self.cfg.get("alias_poll_s", 5.0)))
+                self.watcher.start()
                 print(f"mlkit gateway: ready, routes {sorted('/'.join(k) for k in self.routes)}",
                       file=sys.stderr, flush=True)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.watcher is not None:
+                    await self.watcher.stop()
                 await asyncio.gather(*(r.pool.stop() for r in self._unique_routes()),
                                      return_exceptions=True)
                 if self.client is not None:
@@ -240,7 +285,8 @@ class Gateway:
                          "send it in a header: 'Authorization: Bearer KEY'", rid) + ([],)
         match = _ROUTE_RE.match(path)
         probe = match is not None and match.group(3) == "ping"  # health probes need no key
-        if self.auth and not probe:
+        # the gateway's own tools (serve widget, status) read /metrics with the admin token
+        if self.auth and not probe and not (path == "/metrics" and self._is_admin(scope)):
             refused = self._authenticate(scope, rid)
             if refused is not None:
                 return refused
@@ -399,6 +445,9 @@ class Gateway:
                        labels: list[str]) -> tuple[int, bytes, list]:
         import httpx
 
+        while route.replaced_by is not None:  # promoted while this request was read
+            route = route.replaced_by
+        labels[0], labels[1] = route.name, route.version
         pool = route.pool
         waking = pool.wake()
         if waking is not None:  # scaled to zero: this request pays the cold start
@@ -407,9 +456,15 @@ class Gateway:
             self.metrics.cold_start.labels(route.name, route.version).observe(
                 time.monotonic() - t0)
         deadline = time.monotonic() + self.request_timeout
-        headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid}
+        headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid, **pool.headers}
         failed: set[int] = set()
         while True:
+            if route.replaced_by is not None:  # promoted while this request waited or retried
+                while route.replaced_by is not None:
+                    route = route.replaced_by
+                labels[0], labels[1] = route.name, route.version
+                pool, failed = route.pool, set()
+                headers.update(pool.headers)
             rep = pool.pick(exclude=frozenset(failed) if len(failed) < len(pool.replicas)
                             else frozenset())
             left = deadline - time.monotonic()
@@ -461,7 +516,8 @@ class Gateway:
         out = []
         for r in self._unique_routes():
             out.append({"name": r.name, "labels": r.labels, "version": r.version,
-                        "model": r.model, "replicas": r.pool.describe(),
+                        "model": r.model, "alias": r.spec.get("alias"),
+                        "on": r.spec.get("on", "local"), "replicas": r.pool.describe(),
                         "split": r.split.describe() if r.split else None,
                         "paths": [f"/models/{r.name}/{lab}/invocations" for lab in r.labels]})
             self.metrics.healthy.labels(r.name, r.version).set(r.pool.healthy)
@@ -477,19 +533,26 @@ class Gateway:
             return 503, json.dumps({"ready": False, "waiting_for": down}).encode(), []
         return 200, json.dumps({"ready": True}).encode(), []
 
-    async def _admin(self, scope: dict[str, Any], receive: Any,
-                     rid: str) -> tuple[int, bytes, list]:
+    def _is_admin(self, scope: dict[str, Any]) -> bool:
+        """A loopback caller holding the gateway's admin token."""
         client = (scope.get("client") or ("", 0))[0]
         token = ""
         for k, v in scope.get("headers", ()):
             if k == b"x-mlkit-admin":
                 token = v.decode("latin-1")
-        if client not in _LOOPBACK or not self.admin_token or not hmac.compare_digest(
-                token, self.admin_token):
+        return client in _LOOPBACK and bool(self.admin_token) and hmac.compare_digest(
+            token, self.admin_token)
+
+    async def _admin(self, scope: dict[str, Any], receive: Any,
+                     rid: str) -> tuple[int, bytes, list]:
+        if not self._is_admin(scope):
             return _json(403, "PERMISSION_DENIED", "admin calls need the gateway's token, "
                          "from this machine", rid) + ([],)
         if scope.get("path") == "/admin/split":
             return await self._admin_split(receive, rid)
+        if scope.get("path") == "/admin/refresh" and scope.get("method") == "POST":
+            moved = await self.watcher.refresh() if self.watcher is not None else []
+            return 200, json.dumps({"promoted": moved}).encode(), []
         if scope.get("path") != "/admin/routes":
             return _json(404, "NOT_FOUND", "unknown admin path", rid) + ([],)
         method = scope.get("method")

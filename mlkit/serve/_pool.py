@@ -96,6 +96,7 @@ class Pool:
         self.scaled_to_zero = False
         self._waking: asyncio.Task | None = None
         self.cold_starts: list[float] = []
+        self.headers: dict[str, str] = {}  # sent with every call to a replica (cluster: secret)
 
     # -- processes ---------------------------------------------------------------------
     def _spawn(self, rep: Replica) -> None:
@@ -120,7 +121,8 @@ class Pool:
         import httpx
 
         try:
-            resp = await self._client.get(f"{rep.url}/ping", timeout=timeout)
+            resp = await self._client.get(f"{rep.url}/ping", timeout=timeout,
+                                          headers=self.headers)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200
@@ -243,7 +245,8 @@ class Pool:
     def describe(self) -> list[dict[str, Any]]:
         return [{"replica": r.index, "url": r.url, "healthy": r.healthy, "inflight": r.inflight,
                  "restarts": max(r.restarts, 0), "scaled_to_zero": self.scaled_to_zero,
-                 "pid": r.proc.pid if r.proc is not None else None} for r in self.replicas]
+                 "pid": r.proc.pid if r.proc is not None else None, "host": self.host,
+                 "worker": None} for r in self.replicas]
 
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every replica, SIGKILL what is left after ``timeout``."""

@@ -5,7 +5,8 @@ Run by uvicorn in each replica process (started by the gateway, see :mod:`mlkit.
     python -m uvicorn --factory mlkit.serve._replica:create_app --host 127.0.0.1 --port P
 
 with its settings in ``MLKIT_REPLICA_CONFIG`` (JSON: ``model_path``, ``max_batch_rows``,
-``max_wait_ms``).
+``max_wait_ms``; on a cluster worker also ``token``, the shared secret every request must carry
+(:class:`ReplicaAuth`), and ``lease_s``).
 
 Why batching happens here, before MLflow's per-request path: MLflow's scoring app pays JSON ->
 pandas -> signature enforcement -> preprocessing -> one model call for every request; on a
@@ -38,7 +39,7 @@ from collections import defaultdict
 from io import StringIO
 from typing import Any
 
-__all__ = ["create_app", "BatchingApp", "REPLICA_ENV", "split_predictions"]
+__all__ = ["create_app", "BatchingApp", "ReplicaAuth", "REPLICA_ENV", "split_predictions"]
 
 REPLICA_ENV = "MLKIT_REPLICA_CONFIG"
 _FAST_FORMATS = ("dataframe_split", "dataframe_records")
@@ -220,6 +221,58 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="mlkit-parent-watch", daemon=True).start()
 
 
+class ReplicaAuth:
+    """Refuse every HTTP request without the route's shared secret (a replica on a worker
+    host listens beyond loopback: only its gateway may call it).
+
+    Missing ``x-mlkit-replica-token`` -> 401, a wrong one -> 403. Each accepted request renews
+    the lease: with ``lease_s``, a replica that no gateway has called for that long exits (its
+    gateway is gone, e.g. SIGKILLed, and nobody else will stop it).
+    """
+
+    HEADER = b"x-mlkit-replica-token"
+
+    def __init__(self, app: Any, token: str, lease_s: float | None = None) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.last = time.monotonic()
+        if lease_s:
+            threading.Thread(target=self._watch, args=(float(lease_s),), daemon=True,
+                             name="mlkit-replica-lease").start()
+
+    def _watch(self, lease_s: float) -> None:
+        while True:
+            time.sleep(min(lease_s / 4, 1.0))
+            if time.monotonic() - self.last > lease_s:
+                print(f"mlkit: replica exits: no call from its gateway for {lease_s:g} s",
+                      file=sys.stderr, flush=True)
+                os._exit(0)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import hmac
+
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for key, value in scope.get("headers", ()):
+            if key == self.HEADER:
+                given = value
+        if given is not None and hmac.compare_digest(given, self.token):
+            self.last = time.monotonic()
+            await self.app(scope, receive, send)
+            return
+        status = 401 if given is None else 403
+        body = json.dumps({"error_code": "UNAUTHENTICATED" if status == 401
+                           else "PERMISSION_DENIED",
+                           "message": "this replica answers its gateway only"}).encode()
+        await _read_body(receive)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app() -> Any:
     """uvicorn factory: load the model, build MLflow's app, batch in front of it."""
     from mlflow.pyfunc import scoring_server
@@ -238,4 +291,7 @@ def create_app() -> Any:
     print(f"mlkit: replica ready (model {cfg['model_path']}, batches of <= "
           f"{app.batcher.max_batch_rows} rows, wait <= {app.batcher.max_wait * 1000:g} ms)",
           file=sys.stderr, flush=True)
-    return ServingMiddleware(app)
+    served: Any = ServingMiddleware(app)
+    if cfg.get("token"):
+        served = ReplicaAuth(served, str(cfg["token"]), cfg.get("lease_s"))
+    return served

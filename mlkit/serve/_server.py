@@ -539,6 +539,7 @@ def start(
     max_body_bytes: int = 10 * 1024 * 1024,
     gateway: str | None = None,
     scale_to_zero: str | float | None = None,
+    on: str = "local",
 ) -> Server:
     """Serve an MLflow model over REST with MLflow's own scoring server, as a managed process.
 
@@ -588,6 +589,12 @@ def start(
         With ``replicas``: stop the replicas after this much idle time (``"10m"``, ``"30s"``,
         seconds); the next request starts them again and is answered (its wait, the cold
         start, is exported as ``mlkit_gateway_cold_start_seconds``).
+    on : {"local", "cluster"}
+        Where the replicas run. ``"cluster"``: on the active Dask cluster's workers
+        (``mlkit.cluster.up`` / ``connect``), one per worker unless ``replicas`` says how many
+        (placed round robin), each bound to its worker's host and answering only the gateway
+        (a shared secret); the gateway stays on this machine. The model folder is shipped to
+        the workers, so they need no access to this machine's tracking store.
 
     Returns
     -------
@@ -611,6 +618,9 @@ def start(
     >>> gw.url                                                           # doctest: +SKIP
     'http://127.0.0.1:53212/models/iris/champion'
     """
+    if on not in ("local", "cluster"):
+        raise ServeError(f"on must be 'local' (replicas on this machine) or 'cluster' (on the "
+                         f"Dask cluster's workers), got {on!r}")
     _check_args(port, host, workers, name, flush_every, flush_seconds, timeout)
     from mlkit import track
     from mlkit._imports import require
@@ -621,6 +631,12 @@ def start(
 
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
+    placement = None
+    if on == "cluster":
+        from mlkit.serve._deploy import cluster_placement
+
+        placement = cluster_placement(replicas)
+        replicas = len(placement[1])
     if replicas is not None or gateway is not None or scale_to_zero is not None:
         from mlkit.serve._deploy import start_gateway
 
@@ -633,6 +649,7 @@ def start(
             replicas=1 if replicas is None else replicas, max_batch_rows=max_batch_rows,
             max_wait_ms=max_wait_ms, api_keys=api_keys, max_body_bytes=max_body_bytes,
             gateway=gateway, timeout=timeout, scale_to_zero=scale_to_zero,
+            placement=placement,
         )
     if port and not _port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")

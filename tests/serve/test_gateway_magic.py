@@ -26,7 +26,20 @@ def test_magic_serve_replicas_parses_then_calls_start(shell, monkeypatch):
     assert calls[0][1]["api_keys"] is None
 
 
+def test_magic_serve_on_cluster_parses_then_calls_start(shell, monkeypatch):
+    import mlkit.serve
+
+    calls = []
+    monkeypatch.setattr(mlkit.serve, "start", lambda *a, **k: calls.append((a, k)) or "handle")
+    assert shell.run_line_magic("mlscale", "serve models:/iris@champion --on cluster") == "handle"
+    assert calls[0][1]["on"] == "cluster" and calls[0][1]["replicas"] is None
+    shell.run_line_magic("mlscale", "serve models:/iris@champion --on cluster --replicas 3 "
+                                    "--max-batch-rows 32")
+    assert calls[1][1]["replicas"] == 3 and calls[1][1]["max_batch_rows"] == 32
+
+
 @pytest.mark.parametrize("line, pattern", [
+    ("serve models:/a@b --replicas 2 --on moon", "--on must be 'local' or 'cluster', got 'moon'"),
     ("serve models:/a@b --replicas 0", "positive"),
     ("serve models:/a@b --replicas 2 --max-batch-rows x", "max-batch-rows"),
     ("serve models:/a@b --replicas 2 --max-wait-ms 5000", "--max-wait-ms is 0..1000"),
