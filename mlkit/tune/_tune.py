@@ -366,17 +366,10 @@ def _check_workers_see(client: Any, folder: str) -> None:
 def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
     if progress is False:
         return None
-    from mlkit._imports import available
-    from mlkit.widgets import in_kernel
+    from mlkit._display import open_view
 
-    if in_kernel() and available("ipywidgets"):
-        from mlkit.widgets.tune import TuneWidget
-
-        # the clock ticks from the first second: running trials and elapsed time show at once
-        w = TuneWidget(prog, tick=0.5)
-        w.show()
-        return w
-    return TextProgress(prog)
+    # the clock ticks from the first second: running trials and elapsed time show at once
+    return open_view(prog, text=TextProgress, tick=0.5)
 
 
 def _new_trial(storage: Any, study_id: int) -> int:
