@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.mlkit-installed
 help:
 	@echo "make demo   - create .venv, install mlkit, run the main job (mlkit demo)"
 	@echo "make test   - create .venv, install mlkit, run the doctests, pytest + nbval over tutorials/ and notebooks/"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, mypy over the public API"
 	@echo "make bench  - run every benchmarks/bench_*.py (one JSON line each)"
 
 # The install is the lock, nothing else: every package of .[all,dev] pinned with hashes
@@ -102,6 +102,7 @@ test-fast: $(STAMP) browser-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check mlkit tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

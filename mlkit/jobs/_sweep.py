@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._display import in_kernel, wants_progress
 from mlkit.exceptions import JobError
@@ -27,6 +27,9 @@ from mlkit.jobs._outputs import job_file_name, sweep_folder
 from mlkit.jobs._params import check_value, expand_grid, is_number
 from mlkit.jobs._run import check_timeout, merge_parameters
 from mlkit.jobs._ship import land, run_shipped
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["sweep", "run_on_worker", "sweep_exit_code"]
 
@@ -88,7 +91,7 @@ def sweep(
     progress: bool | None = None,
     verbose: bool | None = None,
     client: Any = None,
-) -> Any:
+) -> pd.DataFrame:
     """Run a notebook once per point of a parameter grid, in parallel on the Dask cluster.
 
     The cartesian product of ``grid`` (with ``parameters`` fixed for every job) becomes one

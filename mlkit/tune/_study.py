@@ -7,14 +7,17 @@ run, displays as the tuning widget, and has the registry hooks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
 from mlkit.tune._task import REASON_ATTR, WORKER_ATTR
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-optuna = require("optuna")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import optuna
+else:
+    optuna = require("optuna")
 
 __all__ = ["Study", "progress_from_trials", "row_from_trial"]
 
