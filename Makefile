@@ -12,8 +12,8 @@ STAMP  := $(VENV)/.mlkit-installed
 
 help:
 	@echo "make demo   - create .venv, install mlkit, run the main job (mlkit demo)"
-	@echo "make test   - create .venv, install mlkit, run pytest + nbval over tutorials/ and notebooks/"
-	@echo "make lint   - ruff"
+	@echo "make test   - create .venv, install mlkit, run the doctests, pytest + nbval over tutorials/ and notebooks/"
+	@echo "make lint   - ruff, mypy over the public API"
 	@echo "make bench  - run every benchmarks/bench_*.py (one JSON line each)"
 
 # The install is the lock, nothing else: every package of .[all,dev] pinned with hashes
@@ -89,23 +89,27 @@ browser-deps system-deps:
 		exit 1; \
 	fi
 
-# pytest runs the unit and integration tests (tests/browser included), then nbval executes every
-# tutorial and notebook in a real kernel and compares outputs (tests/nbval_sanitize.cfg). Both stages
-# always run (a failure in one does not hide the other's results); the last line sums up both
-# and the target fails if either failed.
+# doctest runs every docstring example in mlkit/ (quick: none needs a cluster), pytest the unit and
+# integration tests (tests/browser included), then nbval executes every tutorial and notebook in a
+# real kernel and compares outputs (tests/nbval_sanitize.cfg). Every stage always runs (a failure
+# in one does not hide the others' results); the last line sums them up and the target fails if
+# any failed.
 REPORTS := .test-reports
 test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
+	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/doctest.xml --doctest-modules mlkit
 	-$(PY) -m pytest -p no:cacheprovider --durations=25 --junitxml=$(REPORTS)/pytest.xml tests
 	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/nbval.xml --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks
-	@$(PY) tests/_summary.py pytest=$(REPORTS)/pytest.xml nbval=$(REPORTS)/nbval.xml
+	@$(PY) tests/_summary.py doctest=$(REPORTS)/doctest.xml pytest=$(REPORTS)/pytest.xml \
+		nbval=$(REPORTS)/nbval.xml
 
 test-fast: $(STAMP) browser-deps
 	$(PY) -m pytest -p no:cacheprovider -x -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check mlkit tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

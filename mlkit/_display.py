@@ -12,13 +12,18 @@ Every view mlkit shows in a notebook follows two conventions:
 
 State and drawing are separate: compute code feeds a :class:`ProgressState`; a
 :class:`ProgressBar` draws it with tqdm (``tqdm.notebook``, an ipywidgets bar, in a kernel;
-``tqdm.std`` on stderr elsewhere). Importing this module is cheap: IPython, tqdm and ipywidgets
-load only when something is drawn.
+``tqdm.std`` on stderr elsewhere). Richer state objects (a study's ``TuneProgress``, a
+``Cluster``) are drawn by the widget :data:`WIDGETS` names for their class: compute packages hand
+their state to :func:`open_view`, :func:`widget`, :func:`static_bundle` or :func:`display_live`
+and never import :mod:`mlkit.widgets` (``tests/test_layering.py`` checks it). Whether a call shows
+progress at all follows one rule, :func:`wants_progress`. Importing this module is cheap:
+IPython, tqdm, ipywidgets and the widget modules load only when something is drawn.
 """
 
 from __future__ import annotations
 
 import html
+import importlib
 import sys
 import time
 import uuid
@@ -40,6 +45,14 @@ __all__ = [
     "bar_style",
     "link_html",
     "DaskProgress",
+    "wants_progress",
+    "WIDGETS",
+    "widget_class",
+    "widget",
+    "static_bundle",
+    "open_view",
+    "display_live",
+    "history_chart",
 ]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -72,6 +85,23 @@ def can_draw_widgets() -> bool:
     from mlkit._imports import available
 
     return available("ipywidgets")
+
+
+def wants_progress(progress: bool | None) -> bool:
+    """The one default rule for showing progress: ``progress`` if given, else show it where
+    someone watches (a kernel, or stderr on a terminal).
+
+    Cluster work also stays quiet when it ends within :data:`QUIET_SECONDS`
+    (:func:`done_quietly`).
+
+    Examples
+    --------
+    >>> wants_progress(True), wants_progress(False)
+    (True, False)
+    """
+    if progress is not None:
+        return progress
+    return in_kernel() or sys.stderr.isatty()
 
 
 def mimebundle(html_text: str, plain: str, widget: Any = None) -> dict[str, Any]:
@@ -295,6 +325,8 @@ class ProgressBar:
     state : ProgressState
     enabled : bool
         False draws nothing (the state is still kept).
+    history : bool
+        The final snapshot also charts the metric history (:func:`history_chart`).
 
     Examples
     --------
@@ -305,11 +337,14 @@ class ProgressBar:
     'finished'
     """
 
-    def __init__(self, state: ProgressState, *, enabled: bool = True) -> None:
+    def __init__(
+        self, state: ProgressState, *, enabled: bool = True, history: bool = False
+    ) -> None:
         self.state = state
         self.bar: Any = None
         self.slot: Slot | None = None
-        self.final_html: Any = None  # callable(state) -> extra HTML for the final snapshot
+        # callable(state) -> extra HTML for the final snapshot; ``history``: the metric charts
+        self.final_html: Any = history_chart if history else None
         self._drawn = state.position
         if not enabled:
             return
@@ -458,3 +493,96 @@ def done_quietly(futures: list[Any], progress: bool | None) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+# -- views of state objects --------------------------------------------------------------------
+# The widget that draws each state class, as "module:class" (matched along the state's MRO).
+# Compute packages hand their state to the functions below and never import mlkit.widgets; the
+# widget module loads only when something is drawn. A new view: its widget class in
+# mlkit/widgets/ (taking the state as first argument, with show(); static_bundle(state) for the
+# static form) and one line here.
+WIDGETS: dict[str, str] = {
+    "mlkit.tune._progress.TuneProgress": "mlkit.widgets.tune:TuneWidget",
+    "mlkit.cluster._core.Cluster": "mlkit.widgets.cluster:ClusterWidget",
+}
+
+
+def _lookup(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def widget_class(state: object) -> Any:
+    """The widget class that draws ``state`` (see :data:`WIDGETS`).
+
+    Examples
+    --------
+    >>> widget_class(ProgressState("x"))
+    Traceback (most recent call last):
+    ...
+    TypeError: no widget draws a ProgressState; mlkit._display.WIDGETS names the drawn classes
+    """
+    for cls in type(state).__mro__:
+        spec = WIDGETS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if spec is not None:
+            return _lookup(spec)
+    raise TypeError(
+        f"no widget draws a {type(state).__name__}; mlkit._display.WIDGETS names the drawn classes"
+    )
+
+
+def widget(state: object, **kwargs: Any) -> Any:
+    """A new live widget drawing ``state`` (needs ipywidgets)."""
+    return widget_class(state)(state, **kwargs)
+
+
+def static_bundle(state: object) -> dict[str, Any]:
+    """The static display bundle (HTML and plain text, no widget) of ``state``'s view."""
+    bundle: dict[str, Any] = widget_class(state).static_bundle(state)
+    return bundle
+
+
+def open_view(state: object, text: Any = None, **kwargs: Any) -> Any:
+    """Show the live view of ``state`` and return it (the caller updates and closes it).
+
+    In a kernel with ipywidgets: its widget (``kwargs`` go to the widget), shown in a slot that
+    its ``close()`` turns static. Elsewhere ``text(state)``, a text view, or None without one.
+    """
+    if can_draw_widgets():
+        view = widget(state, **kwargs)
+        view.show()
+        return view
+    return text(state) if text is not None else None
+
+
+def display_live(obj: Any) -> None:
+    """Display ``obj``'s live widget in a kernel, its HTML elsewhere in IPython, else print it.
+
+    ``obj`` needs ``widget()``, ``_repr_html_()`` and ``__str__``.
+    """
+    if not in_kernel():
+        print(obj)
+        return
+    from IPython.display import display
+
+    if can_draw_widgets():
+        display(obj.widget())  # the widget's bundle carries its static HTML and text too
+    else:
+        display(mimebundle(obj._repr_html_(), str(obj)), raw=True)
+
+
+def history_chart(state: ProgressState) -> str:
+    """The state's metric history as inline SVG charts, the kept step marked ("" without any).
+
+    Examples
+    --------
+    >>> s = ProgressState("xgboost", total=3, unit="round")
+    >>> for i, v in enumerate([0.6, 0.4, 0.5], 1):
+    ...     s.update(i, {"valid-logloss": v})
+    >>> s.finish("early", best=2)
+    >>> chart = history_chart(s)
+    >>> chart.count("<svg"), "best round 2" in chart
+    (1, True)
+    """
+    chart: str = _lookup("mlkit.widgets.history:history_svg")(state.history, best=state.best)
+    return chart

@@ -83,7 +83,7 @@ def home_path() -> Path:
 
     Examples
     --------
-    >>> home_path().name in {".mlkit"} or True
+    >>> home_path().is_absolute()     # resolved: the same folder whatever the cwd later is
     True
     """
     raw = os.environ.get("MLKIT_HOME")

@@ -413,13 +413,13 @@ class Cluster:
     def widget(self) -> Any:
         """The live ipywidgets view of this cluster (built once, then cached)."""
         if self._widget is None:
-            from mlkit.widgets.cluster import ClusterWidget
+            from mlkit._display import widget
 
-            self._widget = ClusterWidget(self)
+            self._widget = widget(self)
         return self._widget
 
     def _ipython_display_(self) -> None:
-        from mlkit.widgets import display_live
+        from mlkit._display import display_live
 
         display_live(self)
 

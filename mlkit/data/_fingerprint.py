@@ -13,7 +13,7 @@ import json
 import sys
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
@@ -21,9 +21,14 @@ from mlkit.data._progress import per_partition
 from mlkit.exceptions import DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-pt = require("pandas.api.types")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    import pandas.api.types as pt
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    pt = require("pandas.api.types")
 
 __all__ = ["Fingerprint", "fingerprint"]
 
@@ -157,7 +162,8 @@ def _log_if_active(fp: Fingerprint, name: str, source: str | None, context: str)
     schema = MlflowSchema([
         ColSpec(DataType[kinds.get(dtype, "string")], col) for col, dtype in fp.columns
     ])
-    dataset = MetaDataset(src, name=name, digest=fp.digest, schema=schema)
+    # MLflow's types leave Dataset.profile abstract on MetaDataset; the class implements it
+    dataset = MetaDataset(src, name=name, digest=fp.digest, schema=schema)  # type: ignore[abstract]
     mlflow.log_input(dataset, context=context, tags={
         "mlkit.rows": str(fp.rows), "mlkit.content_hash": fp.content,
         "mlkit.schema_hash": fp.schema,

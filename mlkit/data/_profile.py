@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
@@ -19,9 +19,14 @@ from mlkit.data._progress import per_partition
 from mlkit.exceptions import DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-pt = require("pandas.api.types")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    import pandas.api.types as pt
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    pt = require("pandas.api.types")
 
 __all__ = ["Profile", "profile"]
 
@@ -88,8 +93,8 @@ def _fmt(value: Any) -> str:
 
 
 def _partial(kinds: list[str], names: list[str]) -> Any:
-    def stats(pdf: pd.DataFrame) -> list[Any]:
-        out = []
+    def stats(pdf: pd.DataFrame) -> tuple[int, list[tuple[Any, ...]]]:
+        out: list[tuple[Any, ...]] = []
         for name, kind in zip(names, kinds, strict=True):
             s = pdf[name]
             missing = int(s.isna().sum())

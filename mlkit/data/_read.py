@@ -10,12 +10,15 @@ of a pandas traceback from a worker.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mlkit.data._storage import Located, locate
 from mlkit.exceptions import DataError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 __all__ = ["read"]
 
@@ -29,7 +32,7 @@ def read(
     backend: str | None = None,
     check: bool = True,
     **kw: Any,
-) -> Any:
+) -> dd.DataFrame:
     """Read Parquet or CSV into a dask DataFrame (lazily; nothing is loaded yet).
 
     Parameters
@@ -194,7 +197,7 @@ class _CSVReader:
     def _check_types(self, df: pd.DataFrame) -> None:
         from pandas.api import types as pt
 
-        for col, want in self.expected.items():
+        for col, want in (self.expected or {}).items():
             if col not in df.columns:
                 continue
             got = df[col].dtype

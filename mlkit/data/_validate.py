@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._progress import per_partition
 from mlkit.exceptions import DataError, DataValidationError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-pt = require("pandas.api.types")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    import pandas.api.types as pt
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    pt = require("pandas.api.types")
 
 __all__ = ["Column", "Schema", "ValidationReport", "validate"]
 
@@ -131,8 +136,8 @@ class Schema:
             t, pd.CategoricalDtype) for t in dtypes]
         cap = max_categories
 
-        def partial(pdf: pd.DataFrame) -> list[tuple]:
-            out = []
+        def partial(pdf: pd.DataFrame) -> list[tuple[Any, ...]]:
+            out: list[tuple[Any, ...]] = []
             for name, num, txt in zip(names, numeric, text, strict=True):
                 s = pdf[name]
                 nulls = int(s.isna().sum())

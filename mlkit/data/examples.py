@@ -25,10 +25,12 @@ F. M. Harper and J. A. Konstan, 2015; no commercial use without permission).
 Examples
 --------
 >>> import mlkit
->>> df = mlkit.data.examples.digits()                       # doctest: +SKIP
+>>> df = mlkit.data.examples.digits()
 >>> df.shape
 (1797, 65)
->>> ddf = mlkit.data.examples.reviews(npartitions=4)        # doctest: +SKIP
+>>> ddf = mlkit.data.examples.reviews(npartitions=4)
+>>> ddf.npartitions
+4
 """
 
 from __future__ import annotations

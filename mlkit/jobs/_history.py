@@ -58,7 +58,7 @@ def list_runs(
     else:
         experiments = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
     names = {e.experiment_id: e.name for e in experiments}
-    runs = []
+    runs: list[Any] = []
     if names:
         # MLflow's search has no IN for tags; a tag comparison also requires the tag to exist.
         excluded = "" if include_sweep_jobs else "sweep-job"

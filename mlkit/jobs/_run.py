@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlkit._display import wants_progress
 from mlkit.exceptions import JobError, JobExecutionError, JobStoppedError, JobTimeoutError
 from mlkit.jobs._execute import JobOutcome, JobSpec, default_cwd, execute, kernel_env, prepare
 from mlkit.jobs._outputs import job_output
@@ -144,14 +144,6 @@ def merge_parameters(
     return merged
 
 
-def _auto_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    from mlkit.widgets import in_kernel
-
-    return in_kernel() or sys.stderr.isatty()
-
-
 def run(
     notebook: str | os.PathLike[str],
     parameters: Mapping[str, Any] | None = None,
@@ -249,7 +241,7 @@ def run(
         timeout=timeout,
         cell_timeout=cell_timeout,
         env=kernel_env(),
-        progress=_auto_progress(progress),
+        progress=wants_progress(progress),
         log_output=log_output,
     )
     experiment = experiment or DEFAULT_EXPERIMENT

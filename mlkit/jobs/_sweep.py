@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlkit._display import in_kernel, wants_progress
 from mlkit.exceptions import JobError
 from mlkit.jobs._execute import (
     JobOutcome,
@@ -24,8 +25,11 @@ from mlkit.jobs._execute import (
 )
 from mlkit.jobs._outputs import job_file_name, sweep_folder
 from mlkit.jobs._params import check_value, expand_grid, is_number
-from mlkit.jobs._run import _auto_progress, check_timeout, merge_parameters
+from mlkit.jobs._run import check_timeout, merge_parameters
 from mlkit.jobs._ship import land, run_shipped
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["sweep", "run_on_worker", "sweep_exit_code"]
 
@@ -86,7 +90,7 @@ def sweep(
     progress: bool | None = None,
     verbose: bool | None = None,
     client: Any = None,
-) -> Any:
+) -> pd.DataFrame:
     """Run a notebook once per point of a parameter grid, in parallel on the Dask cluster.
 
     The cartesian product of ``grid`` (with ``parameters`` fixed for every job) becomes one
@@ -188,7 +192,7 @@ def sweep(
     cancel_name = f"mlkit-sweep-cancel-{token}"
     outcomes: dict[int, JobOutcome] = {}
     child_ids: dict[int, str] = {}
-    show = _auto_progress(progress)
+    show = wants_progress(progress)
 
     parent_tags = job_tags("sweep", str(path), str(folder), kernel_name)
     parent_tags["mlkit.job.grid"] = param_text(dict(grid))
@@ -288,8 +292,6 @@ def sweep(
         run_id=parent_id, experiment=experiment, exit_code=exit_code, output=str(folder),
         status=MLFLOW_STATUS[parent_status],
     )
-    from mlkit.widgets import in_kernel
-
     if verbose or (verbose is None and not in_kernel()):
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             print(table.drop(columns=["output", "run_id"]).to_string())

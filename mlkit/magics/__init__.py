@@ -82,7 +82,8 @@ class MLScaleMagics(Magics):
                     f"%mlscale help: unknown subcommand {topic!r}; choose one of: "
                     + self._choices()
                 )
-            print(plain_text(sub.func.parser.format_help()))
+            # magic_arguments attaches the parser to the function
+            print(plain_text(sub.func.parser.format_help()))  # type: ignore[attr-defined]
             return
         width = max(len(n) for n in SUBCOMMANDS)
         lines = ["%mlscale subcommands (use `%mlscale help NAME` for options):"]

@@ -42,7 +42,7 @@ def plain_text(text: str) -> str:
 
 
 def _summary(doc: str) -> str:
-    """The docstring's first paragraph as one plain-text line.
+    r"""The docstring's first paragraph as one plain-text line.
 
     ``magic_arguments`` prepends a ``::`` usage block (indented lines); the summary is the first
     unindented paragraph after it, joined across its lines so no sentence is cut.

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError
@@ -28,6 +28,9 @@ from mlkit.monitor._profile import (
     default_features,
     load_profile,
 )
+
+if TYPE_CHECKING:
+    from mlkit.monitor._report import DriftReport
 
 # Engines are optional extras: require() names the extra to install when one is missing.
 np = require("numpy")
@@ -174,7 +177,7 @@ def drift(
     resolution: int = 1000,
     client: Any = None,
     progress: bool | None = None,
-) -> Any:
+) -> DriftReport:
     """Compare ``current`` data with ``reference`` data feature by feature.
 
     Numeric features are tested with the two-sample Kolmogorov-Smirnov test and scored with the
@@ -244,7 +247,8 @@ def drift(
         names, skipped = _resolve_features(profile.names, current, features)
         _check_kinds({n: profile.features[n].kind for n in names}, current, names)
         spec = {
-            "numeric": {n: profile.features[n].edges if profile.features[n].n else None
+            "numeric": {n: profile.features[n].edges  # type: ignore[union-attr]
+                        if profile.features[n].n else None
                         for n in names if profile.features[n].kind == "numeric"},
             "categorical": {n: set(profile.features[n].categories)  # type: ignore[union-attr]
                             for n in names if profile.features[n].kind == "categorical"},

@@ -19,14 +19,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError, TrackingError
 from mlkit.monitor import _scan
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+else:
+    np = require("numpy")
 
 __all__ = [
     "ReferenceProfile",
@@ -41,7 +44,7 @@ PROFILE_ARTIFACT = "mlkit_monitor/reference_profile.json"
 _FORMAT = 1
 
 
-def _clean(x: float) -> float | None:
+def _clean(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 

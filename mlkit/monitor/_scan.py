@@ -202,17 +202,9 @@ def _tree(parts: list[Any], merge: Callable[..., Any]) -> Any:
     return parts[0]
 
 
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    from mlkit._display import in_kernel
-
-    return in_kernel() or sys.stderr.isatty()
-
-
 def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     """Compute delayed objects on the cluster together, with a progress bar, interruptible."""
-    from mlkit._display import done_quietly, end_view
+    from mlkit._display import done_quietly, end_view, wants_progress
     from mlkit._interrupt import interruptible
 
     view = None
@@ -220,7 +212,7 @@ def _compute(objs: list[Any], client: Any, progress: bool | None) -> list[Any]:
     with interruptible(client) as scope:
         futures = scope.track(client.compute(objs))
         try:
-            if _show_progress(progress) and not done_quietly(futures, progress):
+            if wants_progress(progress) and not done_quietly(futures, progress):
                 from mlkit._display import DaskProgress, can_draw_widgets
 
                 if can_draw_widgets():

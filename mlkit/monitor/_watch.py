@@ -14,11 +14,14 @@ import datetime as _dt
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit.exceptions import ConfigError, NoClusterError, NoPredictionsError
 from mlkit.monitor._logs import _check_name, parse_duration, predictions, reference_for
 from mlkit.monitor._profile import ReferenceProfile, load_profile, reference_profile
+
+if TYPE_CHECKING:
+    from mlkit.monitor._report import DriftReport
 
 __all__ = ["watch", "Watcher", "check", "live_frame"]
 
@@ -63,7 +66,7 @@ def check(
     thresholds: Mapping[str, Any] | None = None,
     client: Any = None,
     progress: bool | None = None,
-) -> Any:
+) -> DriftReport | None:
     """One drift check of a served model's live traffic against its reference.
 
     What ``mlkit monitor MODEL`` and ``%mlscale monitor MODEL`` run.

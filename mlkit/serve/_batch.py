@@ -14,9 +14,12 @@ whatever is passed to it. The client resolves the reference to the model's stora
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit.exceptions import ServeError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 __all__ = ["batch_predict"]
 
@@ -130,7 +133,7 @@ def batch_predict(
     *,
     meta: Any = None,
     client: Any = None,
-) -> Any:
+) -> dd.Series | dd.DataFrame:
     """Score a dask DataFrame on the cluster with an MLflow model (loaded once per worker).
 
     Parameters

@@ -9,17 +9,20 @@ and adds a searchable run tag ``mlkit.dataset.<name>`` = digest.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, TrackingError
+
+if TYPE_CHECKING:
+    from mlkit.data._fingerprint import Fingerprint
 
 __all__ = ["log_dataset"]
 
 
 def log_dataset(
     df: Any, name: str, *, context: str = "training", source: str | None = None
-) -> Any:
+) -> Fingerprint:
     """Record ``df``'s fingerprint as a dataset input of the active MLflow run.
 
     The data never leaves the cluster: a dask DataFrame is hashed partition by partition on the

@@ -79,7 +79,7 @@ class ModelVersionInfo:
 _HEADER = ["model", "version", "aliases", "run", "status", "created"]
 
 
-class ModelVersions(list):  # type: ignore[type-arg]
+class ModelVersions(list[Any]):
     """A list of :class:`ModelVersionInfo` that shows as a table (HTML in a notebook).
 
     Examples

@@ -69,8 +69,7 @@ class Progress:
         unit: str = "round",
     ) -> None:
         self.state = ProgressState(desc, total=total, unit=unit, position=initial)
-        self.view = ProgressBar(self.state, enabled=enabled)
-        self.view.final_html = _history_html
+        self.view = ProgressBar(self.state, enabled=enabled, history=True)
 
     # the attributes callers and tests read
     @property
@@ -107,8 +106,3 @@ class Progress:
             note = early_stop_note(self.state.position, best, self.state.unit)
         self.view.close(status, note=note, best=best)
 
-
-def _history_html(state: ProgressState) -> str:
-    from mlkit.widgets.history import history_svg
-
-    return history_svg(state.history, best=state.best)

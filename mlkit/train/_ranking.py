@@ -7,6 +7,7 @@ relevant item; a user the model has no list for scores 0 (a cold-start user is n
 
 Examples
 --------
+>>> import mlkit
 >>> recommended = {"ann": [3, 1, 7], "bob": [2, 5, 9]}
 >>> relevant = {"ann": [1, 4], "bob": [9]}
 >>> mlkit.train.recall_at_k(recommended, relevant, k=3)      # ann 1/2, bob 1/1
@@ -81,7 +82,7 @@ def recall_at_k(recommended: Any, relevant: Any, k: int = 10) -> float:
 
     Examples
     --------
-    >>> mlkit.train.recall_at_k({1: [10, 11]}, {1: [11, 12]}, k=2)
+    >>> recall_at_k({1: [10, 11]}, {1: [11, 12]}, k=2)
     0.5
     """
     rec, rel = _check(recommended, relevant, k)
@@ -108,7 +109,7 @@ def ndcg_at_k(recommended: Any, relevant: Any, k: int = 10) -> float:
 
     Examples
     --------
-    >>> mlkit.train.ndcg_at_k({1: [11, 10]}, {1: [11]}, k=2)
+    >>> ndcg_at_k({1: [11, 10]}, {1: [11]}, k=2)
     1.0
     """
     rec, rel = _check(recommended, relevant, k)

@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS, cancel
@@ -24,10 +24,16 @@ from mlkit.train._torch_worker import CHECKPOINT_PATTERN, RankError, RankSpec, r
 from mlkit.train._tracking import MetricLog, log_datasets, training_run
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-dd = require("dask.dataframe")
-pd = require("pandas")
-_torch = require("torch")
-dist = require("torch.distributed")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import dask.dataframe as dd
+    import pandas as pd
+    import torch as _torch
+    import torch.distributed as dist
+else:
+    dd = require("dask.dataframe")
+    pd = require("pandas")
+    _torch = require("torch")
+    dist = require("torch.distributed")
 
 __all__ = ["torch", "TorchResult"]
 
@@ -400,7 +406,7 @@ def torch(
         history=history,
         run_id=run.run_id if run else None,
         checkpoint_dir=folder,
-        checkpoint=last,
+        checkpoint=Path(last) if last is not None else None,  # a local folder: a Path
         workers=addrs,
         backend=chosen,
         strategy=strategy,

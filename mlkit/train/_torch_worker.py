@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, TrainingError
@@ -22,11 +22,18 @@ from mlkit.train import _checkpoint
 from mlkit.train._channel import publish, release, stop_flag
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-torch = require("torch")
-dist = require("torch.distributed")
-nn = require("torch.nn")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.distributed as dist
+    import torch.nn as nn
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    torch = require("torch")
+    dist = require("torch.distributed")
+    nn = require("torch.nn")
 
 __all__ = [
     "TrainContext",
@@ -276,7 +283,8 @@ class TrainContext:
             for child in model.children():
                 if any(True for _ in child.parameters()):
                     fully_shard(child)
-            return fully_shard(model)
+            # fully_shard returns the module itself, its class extended with FSDPModule
+            return cast("nn.Module", fully_shard(model))
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
@@ -318,7 +326,8 @@ class TrainContext:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
-        return {k: v.detach().cpu().clone() for k, v in state.items()}
+        tensors = cast("dict[str, torch.Tensor]", state)  # a model's state: tensors only
+        return {k: v.detach().cpu().clone() for k, v in tensors.items()}
 
     # -- reporting -----------------------------------------------------------------------------
     def report(
@@ -461,7 +470,7 @@ def _is_wrapped(model: nn.Module) -> bool:
     try:
         from torch.distributed.fsdp import FSDPModule
     except ImportError:  # pragma: no cover - torch without FSDP2
-        FSDPModule = ()  # type: ignore[assignment]  # noqa: N806
+        FSDPModule = ()  # type: ignore[assignment,misc]  # noqa: N806
     return isinstance(model, (DistributedDataParallel, FSDPModule))
 
 
@@ -471,9 +480,10 @@ def _excluded(key: str, skip: Sequence[str]) -> bool:
 
 def _read_checkpoint(path: str | Path | None, folder: Path) -> Any:
     """Rank 0: the checkpoint object, None, or an error marker to broadcast."""
-    target = Path(path) if path is not None else _checkpoint.latest(folder, CHECKPOINT_PATTERN)
-    if target is None:
+    found = Path(path) if path is not None else _checkpoint.latest(folder, CHECKPOINT_PATTERN)
+    if found is None:
         return None
+    target = Path(found)
     if not target.is_file():
         return {"__error__": f"checkpoint {target} does not exist (on rank 0's machine)"}
     try:

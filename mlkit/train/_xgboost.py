@@ -14,7 +14,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS
@@ -33,12 +33,20 @@ from mlkit.train._xgb_worker import (
 )
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-dd = require("dask.dataframe")
-np = require("numpy")
-pd = require("pandas")
-xgb = require("xgboost")
-xgb_dask = require("xgboost.dask")
-CollConfig = require("xgboost.collective").Config
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+    import xgboost.dask as xgb_dask
+    from xgboost.collective import Config as CollConfig
+else:
+    dd = require("dask.dataframe")
+    np = require("numpy")
+    pd = require("pandas")
+    xgb = require("xgboost")
+    xgb_dask = require("xgboost.dask")
+    CollConfig = require("xgboost.collective").Config
 
 __all__ = ["xgboost", "XGBoostResult"]
 
@@ -225,7 +233,8 @@ def _history_frame(history: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
 
 
 def _importance(booster: xgb.Booster, columns: list[str]) -> pd.Series:
-    gain = booster.get_score(importance_type="total_gain")
+    # one number per feature for total_gain (lists are for multi-output leaf values)
+    gain = cast("dict[str, float]", booster.get_score(importance_type="total_gain"))
     series = pd.Series({c: float(gain.get(c, 0.0)) for c in columns}, name="total_gain")
     return series.sort_values(ascending=False)
 
@@ -525,8 +534,8 @@ def _fit(
         if "error" in box:
             metric_log.flush(force=True)
             bar.close("failed")
-            lost = monitor.lost_workers()  # a lost worker explains the peers' socket errors
-            raise _training_error(box["error"], lost, folder) from box["error"]
+            gone = monitor.lost_workers()  # a lost worker explains the peers' socket errors
+            raise _training_error(box["error"], gone, folder) from box["error"]
         out = box["out"]
         booster = out["booster"]
         history = merge_history(meta["history"], out["history"])

@@ -137,11 +137,9 @@ class TuneProgress:
 
     def top(self, k: int = 5) -> list[TrialRow]:
         """The ``k`` best COMPLETE trials (by the first objective)."""
-        done = [r for r in self.rows if r.state == "COMPLETE" and r.value is not None]
-        reverse = self.directions[0] == "maximize"
-        return sorted(
-            done, key=lambda r: (r.value, r.number) if not reverse else (-r.value, r.number)
-        )[:k]  # type: ignore[operator]
+        done = [(r.value, r) for r in self.rows if r.state == "COMPLETE" and r.value is not None]
+        sign = -1.0 if self.directions[0] == "maximize" else 1.0
+        return [r for _, r in sorted(done, key=lambda vr: (sign * vr[0], vr[1].number))][:k]
 
     def summary(self) -> str:
         """One line: done/total, states, best so far."""

@@ -7,14 +7,17 @@ run, displays as the tuning widget, and has the registry hooks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.tune._progress import TrialRow, TuneProgress, format_value
 from mlkit.tune._task import REASON_ATTR, WORKER_ATTR
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-optuna = require("optuna")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import optuna
+else:
+    optuna = require("optuna")
 
 __all__ = ["Study", "progress_from_trials", "row_from_trial"]
 
@@ -88,21 +91,22 @@ class Study(optuna.Study):
 
     def widget(self) -> Any:
         """The tuning widget (progress, best so far, objective plot, top trials)."""
-        from mlkit.widgets.tune import TuneWidget
+        from mlkit._display import widget
 
-        return TuneWidget(self._view())
+        return widget(self._view())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         # A finished study has nothing live to show: static HTML (summary, SVG plot, top
         # trials) and text, which every frontend and a saved notebook keep.
-        from mlkit.widgets.tune import static_bundle
+        from mlkit._display import static_bundle
 
         return static_bundle(self._view())
 
     def _repr_html_(self) -> str:
-        from mlkit.widgets.tune import render_html
+        from mlkit._display import static_bundle
 
-        return render_html(self._view())
+        html: str = static_bundle(self._view())["text/html"]
+        return html
 
     def __str__(self) -> str:
         return str(self._view())

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.exceptions import TuneError
@@ -21,8 +21,11 @@ from mlkit.track._writer import RunWriter, metric_key
 from mlkit.tune._progress import TrialRow
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-FrozenTrial = require("optuna.trial").FrozenTrial
-TrialState = require("optuna.trial").TrialState
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    from optuna.trial import FrozenTrial, TrialState
+else:
+    FrozenTrial = require("optuna.trial").FrozenTrial
+    TrialState = require("optuna.trial").TrialState
 
 __all__ = ["StudyTracker", "best_model_uri", "best_model", "register_best"]
 
@@ -144,6 +147,7 @@ class StudyTracker:
         from mlflow import MlflowClient
 
         client = MlflowClient(self.tracking_uri)
+        assert self.run_id is not None  # the writer starts once the parent run exists
         # The parent's best_value history is written when the queue runs dry: live in a slow
         # study, one batch for many improvements in a fast one (not one write each).
         self._parent = RunWriter(self.run_id, client=client)
@@ -215,6 +219,7 @@ class StudyTracker:
 
     def _log_best(self, mlflow: Any) -> None:
         """Record the study's best trial (over all its trials, also earlier calls) on the parent."""
+        assert self.run_id is not None  # called only for a study that opened its parent run
         parent = getattr(self, "_parent", None) or RunWriter(self.run_id, self.tracking_uri)
         client = parent.client
         trials = self.study.get_trials(deepcopy=False)

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit import config
 from mlkit._imports import require
@@ -54,12 +54,19 @@ from mlkit.tune._task import (
 )
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-cloudpickle = require("cloudpickle")
-optuna = require("optuna")
-UpdateFinishedTrialError = require("optuna.exceptions").UpdateFinishedTrialError
-StudyDirection = require("optuna.study").StudyDirection
-FrozenTrial = require("optuna.trial").FrozenTrial
-TrialState = require("optuna.trial").TrialState
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import cloudpickle
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.study import StudyDirection
+    from optuna.trial import FrozenTrial, TrialState
+else:
+    cloudpickle = require("cloudpickle")
+    optuna = require("optuna")
+    UpdateFinishedTrialError = require("optuna.exceptions").UpdateFinishedTrialError
+    StudyDirection = require("optuna.study").StudyDirection
+    FrozenTrial = require("optuna.trial").FrozenTrial
+    TrialState = require("optuna.trial").TrialState
 
 __all__ = ["tune"]
 
@@ -366,17 +373,10 @@ def _check_workers_see(client: Any, folder: str) -> None:
 def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
     if progress is False:
         return None
-    from mlkit._imports import available
-    from mlkit.widgets import in_kernel
+    from mlkit._display import open_view
 
-    if in_kernel() and available("ipywidgets"):
-        from mlkit.widgets.tune import TuneWidget
-
-        # the clock ticks from the first second: running trials and elapsed time show at once
-        w = TuneWidget(prog, tick=0.5)
-        w.show()
-        return w
-    return TextProgress(prog)
+    # the clock ticks from the first second: running trials and elapsed time show at once
+    return open_view(prog, text=TextProgress, tick=0.5)
 
 
 def _new_trial(storage: Any, study_id: int) -> int:

@@ -10,15 +10,20 @@ same iteration. (optuna-integration's ``XGBoostPruningCallback`` is the single-p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.exceptions import TuneError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-optuna = require("optuna")
-xgboost = require("xgboost")
-collective = require("xgboost.collective")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import optuna
+    import xgboost
+    import xgboost.collective as collective
+else:
+    optuna = require("optuna")
+    xgboost = require("xgboost")
+    collective = require("xgboost.collective")
 
 __all__ = ["XGBoostPruningCallback"]
 

@@ -244,6 +244,11 @@ class TuneWidget:
 
         display(self._repr_mimebundle_(), raw=True)
 
+    @staticmethod
+    def static_bundle(progress: TuneProgress) -> dict[str, Any]:
+        """The view's static form (what :func:`mlkit._display.static_bundle` shows)."""
+        return static_bundle(progress)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         from mlkit._display import mimebundle
 

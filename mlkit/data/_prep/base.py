@@ -15,17 +15,23 @@ a served model exactly as it transformed the training data.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from mlkit._imports import require
 from mlkit.exceptions import DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-BaseEstimator = require("sklearn.base").BaseEstimator
-TransformerMixin = require("sklearn.base").TransformerMixin
-check_is_fitted = require("sklearn.utils.validation").check_is_fitted
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.utils.validation import check_is_fitted
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    BaseEstimator = require("sklearn.base").BaseEstimator
+    TransformerMixin = require("sklearn.base").TransformerMixin
+    check_is_fitted = require("sklearn.utils.validation").check_is_fitted
 
 __all__ = [
     "Transformer", "Partial", "Passes", "run_passes", "is_dask", "numeric_block", "frame",
@@ -132,7 +138,8 @@ def check_numeric_dtypes(dtypes: pd.Series, who: str) -> None:
             )
 
 
-class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+# auto_wrap_output_keys goes to sklearn's _SetOutputMixin, which its (missing) types do not show
+class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[call-arg]
     """Base class: sklearn's fit / transform / fit_transform / get_feature_names_out, on pandas
     or dask. Subclasses implement ``_check(dtypes)``, ``_passes()``, ``_transform_frame(pdf)``
     and ``_names_out()``.
@@ -181,7 +188,9 @@ class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
 
-    def fit(self, X: Any, y: Any = None, *, client: Any = None, progress: bool | None = None):
+    def fit(
+        self, X: Any, y: Any = None, *, client: Any = None, progress: bool | None = None
+    ) -> Self:
         """Fit on a pandas or dask DataFrame (dask: per-partition statistics on the cluster).
 
         Examples
@@ -233,7 +242,7 @@ class Transformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         check_is_fitted(self, "feature_names_in_")
         return np.asarray(self._names_out(), dtype=object)
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self) -> Any:  # noqa: D105
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags

@@ -5,16 +5,21 @@ Pipeline (sequential steps), plus ``make_preprocessor`` for the usual numeric/ca
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import Passes, Transformer, is_dask
 from mlkit.exceptions import ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-pd = require("pandas")
-pt = require("pandas.api.types")
-clone = require("sklearn.base").clone
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import pandas as pd
+    import pandas.api.types as pt
+    from sklearn.base import clone
+else:
+    pd = require("pandas")
+    pt = require("pandas.api.types")
+    clone = require("sklearn.base").clone
 
 __all__ = ["ColumnTransformer", "Pipeline", "make_preprocessor"]
 
@@ -103,7 +108,7 @@ class ColumnTransformer(Transformer):
                 f"but got {self.remainder!r}"
             )
         names = set()
-        fitted = []
+        fitted: list[tuple[str, Any, list[str]]] = []
         used: list[str] = []
         for entry in self.transformers:
             if not (isinstance(entry, (tuple, list)) and len(entry) == 3):
@@ -336,8 +341,9 @@ def make_preprocessor(
     branches: list[tuple[str, Any, Any]] = []
     if num_cols:
         steps = [("impute", SimpleImputer(strategy="mean"))] if impute else []
-        if scalers[numeric] is not None:
-            steps.append(("scale", scalers[numeric]()))
+        scaler = scalers[numeric]
+        if scaler is not None:
+            steps.append(("scale", scaler()))
         branches.append(("num", Pipeline(steps) if steps else "passthrough", num_cols))
     if cat_cols:
         steps = [("impute", SimpleImputer(strategy="most_frequent"))] if impute else []

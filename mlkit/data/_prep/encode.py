@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import Passes, Transformer, frame
 from mlkit.exceptions import ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+else:
+    np = require("numpy")
+    pd = require("pandas")
 
 __all__ = ["OneHotEncoder", "OrdinalEncoder"]
 

@@ -3,7 +3,7 @@ constant, fitted on dask from per-partition statistics."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import (
@@ -17,9 +17,14 @@ from mlkit.data._prep.median import exact_medians
 from mlkit.exceptions import ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
-pt = require("pandas.api.types")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+    import pandas.api.types as pt
+else:
+    np = require("numpy")
+    pd = require("pandas")
+    pt = require("pandas.api.types")
 
 __all__ = ["SimpleImputer"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlkit._imports import require
 from mlkit.data._prep.base import (
     Passes,
@@ -14,8 +16,12 @@ from mlkit.data._prep.scale import _with_fill
 from mlkit.exceptions import DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+else:
+    np = require("numpy")
+    pd = require("pandas")
 
 __all__ = ["LogTransformer"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit.data._prep.base import (
@@ -15,8 +15,12 @@ from mlkit.data._prep.base import (
 from mlkit.exceptions import ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
-np = require("numpy")
-pd = require("pandas")
+if TYPE_CHECKING:  # the checker reads the engines' own types
+    import numpy as np
+    import pandas as pd
+else:
+    np = require("numpy")
+    pd = require("pandas")
 
 __all__ = ["StandardScaler", "MinMaxScaler"]
 
@@ -129,7 +133,7 @@ class StandardScaler(Transformer):
             constant = var <= n * eps * var + (n * mean * eps) ** 2
             scale = np.sqrt(var)
             scale[constant | (scale < 10 * eps)] = 1.0
-            self.scale_ = scale
+            self.scale_: np.ndarray | None = scale
         else:
             self.scale_ = None
 
