@@ -504,6 +504,7 @@ def done_quietly(futures: list[Any], progress: bool | None) -> bool:
 WIDGETS: dict[str, str] = {
     "mlkit.tune._progress.TuneProgress": "mlkit.widgets.tune:TuneWidget",
     "mlkit.cluster._core.Cluster": "mlkit.widgets.cluster:ClusterWidget",
+    "mlkit.serve._deploy.GatewayServer": "mlkit.widgets.serve:ServeWidget",
 }
 
 

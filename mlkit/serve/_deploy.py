@@ -238,9 +238,9 @@ class GatewayServer(Server):
         >>> srv.widget()        # doctest: +SKIP
         """
         if getattr(self, "_widget", None) is None:
-            from mlkit.widgets.serve import ServeWidget
+            from mlkit._display import widget
 
-            self._widget = ServeWidget(self, interval=interval)
+            self._widget = widget(self, interval=interval)  # mlkit._display.WIDGETS names it
         return self._widget
 
     def refresh(self) -> list[dict[str, Any]]:
