@@ -92,8 +92,8 @@ def _check_out(out: Any) -> Path:
     from mlkit import config
 
     if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return config.home("scaling-reports", stamp)
+        # home_path: nothing is created before every argument has passed
+        return config.home_path() / "scaling-reports" / time.strftime("%Y%m%d-%H%M%S")
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
         raise ConfigError(f"out={out!r} must be a folder path for the report")
     path = Path(out).expanduser()

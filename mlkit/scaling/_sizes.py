@@ -1,8 +1,8 @@
 """How much work each measurement of a scaling report does: small by default, ``scale`` for more.
 
-The defaults let a 2-core machine finish workers 1,2 in about a minute; such small runs mostly
-measure fixed costs (task scheduling, starting a collective), so their efficiencies are lower
-than a real workload's. ``Sizes().scaled(8)`` does eight times the work of each step.
+The defaults are small, so that a 2-core machine measures workers 1,2 in minutes; such small
+runs mostly measure fixed costs (task scheduling, starting a collective), so their efficiencies
+are lower than a real workload's. ``Sizes().scaled(8)`` does eight times the work of each step.
 
 Examples
 --------

@@ -81,7 +81,13 @@ def worker_limit(cluster: Any) -> tuple[int | None, str]:
     the bound; a cluster manager (SLURM, Kubernetes...) has no bound mlkit can know.
     """
     cores = os.cpu_count() or 1
-    if cluster is None or cluster.kind in ("local",):
+    if cluster is None:
+        return cores, f"this machine has {cores} core(s), one worker each"
+    if cluster.kind == "local":
+        # a local cluster already started bigger than the cores is the user's choice to measure
+        n = len(cluster.client.scheduler_info(n_workers=-1).get("workers", {}))
+        if n > cores:
+            return n, f"this local cluster has {n} workers on {cores} core(s)"
         return cores, f"this machine has {cores} core(s), one worker each"
     if cluster.kind == "cuda":
         return len(cluster.gpus), f"this Dask-CUDA cluster has {len(cluster.gpus)} GPU(s)"
