@@ -30,6 +30,7 @@ from mlkit.scaling._workers import check_limit, parse_workers
 __all__ = ["report", "ScalingReport", "HTML_NAME"]
 
 HTML_NAME = "scaling_report.html"
+_SCALE_TIMEOUT = 600.0
 CSV_NAME = "scaling_report.csv"
 
 # measured for every worker count; serving and accuracy run once, on the largest
@@ -209,7 +210,7 @@ def report(
         elif not cluster.closed and cluster.deploy is not None and before:
             now = len(cluster.client.scheduler_info(n_workers=-1)["workers"])
             if now != before:
-                cluster.scale(before)
+                cluster.scale(before, timeout=_SCALE_TIMEOUT)
 
 
 def _meta(cluster: Any, counts: tuple[int, ...], sz: Sizes, stamp: str) -> dict[str, Any]:
@@ -268,7 +269,8 @@ def _measure_all(
             step("table written")
             for n in counts:
                 if len(client.scheduler_info(n_workers=-1)["workers"]) != n:
-                    cluster.scale(n)
+                    # a generous wait: a new worker process starts slowly on a loaded machine
+                    cluster.scale(n, timeout=_SCALE_TIMEOUT)
                 client.run(warm_up)
                 records += bench.measure_preprocess(n)
                 step(f"w{n} preprocess")
