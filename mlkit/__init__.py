@@ -30,6 +30,7 @@ _SUBMODULES = (
     "exceptions",
     "jobs",
     "monitor",
+    "scaling",
     "serve",
     "track",
     "train",

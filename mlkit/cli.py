@@ -20,6 +20,7 @@ _LAZY_COMMANDS: dict[str, str] = {
     "run": "mlkit.jobs.cli:run_command",
     "serve": "mlkit.serve._cli:serve_group",
     "monitor": "mlkit.monitor.cli:monitor_command",
+    "scaling-report": "mlkit.scaling._cli:scaling_report_command",
 }
 
 
