@@ -1,16 +1,22 @@
 """Warm-up after a cluster starts: what the first study or training would otherwise pay.
 
 A new kernel's first ``mlkit.tune`` call used to take about three times the same call right
-after it: importing Optuna and MLflow in the notebook, creating the MLflow store's schema (a
-SQLite file with its migrations), and importing Optuna and mlkit's trial code on every worker.
-None of that depends on the call, so it starts in the background the moment the cluster is up,
-while the user is still reading the widget or loading data. It changes nothing that the user's
-code would see: the same modules get imported, the same store gets created, only earlier.
-``MLKIT_WARM=0`` turns it off.
+after it: creating the MLflow store's schema (a SQLite file and its migrations) and importing
+Optuna and mlkit's trial code on every worker. None of that depends on the call, so it starts
+the moment the cluster is up, while the user is still reading the widget or loading data:
+
+- the store's schema is created by a short-lived subprocess (under the store's file lock, so a
+  first run meanwhile simply waits for it). Not by a thread in the kernel: a background
+  ``import mlflow`` racing the user's own first ``import mlflow`` in the main thread ends in
+  ``_DeadlockError`` on MLflow's circular imports and a half-imported module;
+- each worker runs one small task that imports the engines, before any task of the user's on a
+  one-thread worker.
+
+It changes nothing the user's code could see: the same store is created, the same modules get
+imported, only earlier. ``MLKIT_WARM=0`` turns it off.
 
 Examples
 --------
->>> import os
 >>> enabled({"MLKIT_WARM": "0"})
 False
 """
@@ -20,62 +26,66 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["start", "enabled", "worker_side", "client_side"]
+__all__ = ["start", "enabled", "import_engines"]
 
 logger = logging.getLogger(__name__)
 
+_PREPARE = "import sys; from mlkit.track._store import prepare; prepare(sys.argv[1])"
+
 
 def enabled(env: Mapping[str, str] = os.environ) -> bool:
-    """False when ``MLKIT_WARM`` is ``0``/``false``/``no``."""
+    """False when ``MLKIT_WARM`` is ``0``/``false``/``no``/``off``."""
     return env.get("MLKIT_WARM", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _import_engines() -> None:
-    for name in ("optuna", "mlkit.tune._task", "mlkit.data"):
+def import_engines() -> list[str]:
+    """The warm-up task on a worker: import what a trial imports first; returns what loaded."""
+    loaded = []
+    for name in ("optuna", "mlkit.tune._task"):
         with contextlib.suppress(Exception):  # an engine not installed there: nothing to warm
             __import__(name)
+            loaded.append(name)
+    return loaded
 
 
-def worker_side() -> None:
-    """Run on each worker (``client.run``): import what a trial and a training task import
-    first, in a thread of its own (``client.run`` calls this in the worker's event loop, which
-    must stay free for heartbeats and tasks)."""
-    threading.Thread(target=_import_engines, name="mlkit-warm-up", daemon=True).start()
+def _prepare_store(uri: str | None) -> subprocess.Popen | None:
+    from mlkit.track._store import sqlite_path
+
+    path = sqlite_path(uri) if uri else None
+    if path is None or path.exists():
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PREPARE, str(uri)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # out of the kernel's Interrupt, like every process mlkit starts
+    )
+    # Reaped by a thread that imports nothing (no zombie left behind).
+    threading.Thread(target=proc.wait, name="mlkit-warm-up", daemon=True).start()
+    return proc
 
 
-def client_side(client: Any, uri: str | None) -> None:
-    """In the notebook (a background thread): start the workers' half, import the engines and
-    create the SQLite MLflow store ``uri`` if it is missing."""
-    with contextlib.suppress(Exception):  # a worker that left meanwhile: nothing to warm there
-        client.run(worker_side)
-    with contextlib.suppress(Exception):
-        __import__("optuna")
-    try:
-        from mlkit.track import _store
-
-        if uri is not None and _store.sqlite_path(uri) is not None:
-            _store.prepare(uri)  # under its own lock: a first run meanwhile simply waits for it
-        else:
-            __import__("mlflow")
-    except Exception as exc:  # tracking is optional; its first real use reports any problem
-        logger.debug("warm-up of the tracking store skipped: %s", exc)
-
-
-def start(client: Any) -> threading.Thread | None:
-    """Start both halves in the background; returns the client-side thread (None if off)."""
+def start(client: Any) -> subprocess.Popen | None:
+    """Start the warm-up; returns the store-creating subprocess (None if none was needed)."""
     if not enabled():
         return None
+    with contextlib.suppress(Exception):  # a closing cluster: nothing to warm
+        workers = list(client.scheduler_info(n_workers=-1)["workers"])
+        futures = [client.submit(import_engines, key=f"mlkit-warm-up-{i}-{w}", workers=[w],
+                                 allow_other_workers=False, pure=False)
+                   for i, w in enumerate(workers)]
+        from distributed import fire_and_forget
+
+        fire_and_forget(futures)
     try:
         from mlkit.track._defaults import tracking_uri
 
-        uri: str | None = tracking_uri()  # now: the home may change before the thread runs
-    except Exception:
-        uri = None
-    thread = threading.Thread(target=client_side, args=(client, uri), name="mlkit-warm-up",
-                              daemon=True)
-    thread.start()
-    return thread
+        return _prepare_store(tracking_uri())
+    except Exception as exc:  # tracking is optional; its first real use reports any problem
+        logger.debug("warm-up of the tracking store skipped: %s", exc)
+        return None
