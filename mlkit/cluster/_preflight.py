@@ -71,6 +71,7 @@ class Preflight:
     tracking: str
     seconds: float
     probed: bool = True
+    tracking_managed: bool = False  # the tracking server is mlkit's own (serve_tracking)
     _shared_dirs: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -108,7 +109,12 @@ class Preflight:
         if not self.remote:
             return [("everything", f"the mlkit home {self.home} (shared with the workers)")]
         store = (self.store if self.store_shared else None) or "nowhere yet (set MLKIT_STORE)"
-        tracking = self.tracking if self.tracking_shared else "nowhere the workers reach"
+        if not self.tracking_shared:
+            tracking = "nowhere the workers reach"
+        elif self.tracking_managed:
+            tracking = f"{self.tracking} (mlkit's tracking server: mlkit.track.tracking_server())"
+        else:
+            tracking = self.tracking
         return [
             ("data, checkpoints, logs, job outputs", store),
             ("tracking (runs, models, artifacts)", tracking),
@@ -132,9 +138,11 @@ class Preflight:
                        f"{', '.join(sorted(set(blind)))}: check its URL, MLKIT_STORE_OPTIONS "
                        "and the workers' credentials")
         if not self.tracking_server:
-            out.append("a tracking server every worker reaches: start `mlflow server "
-                       "--backend-store-uri sqlite:///mlflow.db --serve-artifacts --host 0.0.0.0 "
-                       "--allowed-hosts HOST,HOST:PORT` and set MLFLOW_TRACKING_URI=http://HOST:PORT")
+            out.append("a tracking server every worker reaches: mlkit.track.serve_tracking() "
+                       "(or connect(..., tracking='server')) starts one on this machine; or "
+                       "start `mlflow server --backend-store-uri sqlite:///mlflow.db "
+                       "--serve-artifacts --host HOST --allowed-hosts HOST,HOST:PORT` yourself "
+                       "and set MLFLOW_TRACKING_URI=http://HOST:PORT")
         elif not self.tracking_shared:
             blind = [w.host for w in self.workers if not w.reaches_tracking]
             out.append(f"the tracking server {self.tracking} does not answer from "
@@ -182,6 +190,7 @@ class Preflight:
             "store_shared": self.store_shared,
             "tracking": self.tracking,
             "tracking_shared": self.tracking_shared,
+            "tracking_managed": self.tracking_managed,
             "placement": self.placement(),
             "missing": self.missing,
             "seconds": self.seconds,
@@ -305,7 +314,16 @@ def run(client: Any) -> Preflight:
             a.get("tracking"),
         ))
     return Preflight(socket.gethostname(), str(config.home_path()), workers, store, tracking,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, tracking_managed=_managed(tracking))
+
+
+def _managed(tracking: str) -> bool:
+    """True when ``tracking`` is the server this process started (mlkit.track.serve_tracking)."""
+    import sys
+
+    server = sys.modules.get("mlkit.track._server")
+    return server is not None and server._BEFORE is not None and \
+        os.environ.get("MLFLOW_TRACKING_URI") == tracking
 
 
 def _host_of(address: str) -> str:
