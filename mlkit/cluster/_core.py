@@ -703,6 +703,8 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False,
     with _LOCK:
         if _ACTIVE is not None and not _ACTIVE.closed:
             if _ACTIVE.spec.get("address") == spec["address"] or _ACTIVE.address == spec["address"]:
+                if tracking is not None:  # joined already: asking for a server still counts
+                    _connect_tracking(_ACTIVE, tracking)
                 return _ACTIVE
             if not replace:
                 raise ClusterError(
@@ -744,8 +746,11 @@ def _connect_tracking(c: Cluster, tracking: str | None) -> None:
 def _wants_server(c: Cluster) -> bool:
     from mlkit.track._defaults import default_uri
 
-    pf = c._preflight
-    if pf is None or not pf.remote:
+    try:
+        pf = c.preflight  # probed on connect; probed now if it could not be then
+    except Exception:
+        return False
+    if not pf.remote:
         return False  # unprobed (no worker yet) or the workers share this disk
     current_uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not current_uri or current_uri == default_uri():

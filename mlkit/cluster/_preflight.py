@@ -36,6 +36,7 @@ from mlkit.exceptions import ClientOnlyPathError
 
 __all__ = [
     "WorkerReach", "Preflight", "run", "local", "require_reachable", "place", "is_remote",
+    "tracking_store",
 ]
 
 _PROBE_TIMEOUT = 5.0  # seconds a worker may spend on the tracking server's /health
@@ -432,13 +433,25 @@ def _refusal(text: str, what: str, pf: Preflight, hint: str | None = None) -> st
                    f"every host shares, or {way}")
 
 
-def place(path: Any, what: str, storage_options: dict[str, Any] | None = None
-          ) -> tuple[Any, dict[str, Any] | None]:
+def tracking_store(pf: Preflight) -> str | None:
+    """The artifact store of mlkit's tracking server as an fsspec URL, when every worker
+    reaches it: ``mlflow-artifacts://HOST:PORT/mlkit`` (see :mod:`mlkit.track._artifacts_fs`)."""
+    if not (pf.tracking_managed and pf.tracking_shared):
+        return None
+    netloc = pf.tracking.split("://", 1)[-1].rstrip("/")
+    return f"mlflow-artifacts://{netloc}/mlkit"
+
+
+def place(path: Any, what: str, storage_options: dict[str, Any] | None = None, *,
+          tracking_artifacts: bool = False) -> tuple[Any, dict[str, Any] | None]:
     """Where ``path`` lives for the workers: ``(path, storage_options)`` to hand them.
 
     With a remote cluster, a path inside the mlkit home (where mlkit's own state lives) moves to
     the same place inside the shared store, with the store's options; any other local path must
     be one the workers see (:func:`require_reachable`). Unchanged on a local cluster.
+
+    With ``tracking_artifacts`` and no shared store set, the artifact store of mlkit's tracking
+    server (:func:`tracking_store`) stands in for it.
 
     Examples
     --------
@@ -453,5 +466,7 @@ def place(path: Any, what: str, storage_options: dict[str, Any] | None = None
     rel = _store.home_relative(path)
     if rel is not None and pf.store is not None:
         return _store.join(rel), (storage_options or _store.options() or None)
+    if rel is not None and tracking_artifacts and (base := tracking_store(pf)) is not None:
+        return f"{base}/{rel}", None
     require_reachable(path, what, preflight=pf)
     return path, storage_options

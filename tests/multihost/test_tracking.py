@@ -112,6 +112,28 @@ def test_a_model_logged_on_the_client_is_scored_on_the_workers(tracked, net):
         assert net[h].read_file(found[0]) is None, h
 
 
+def test_xgboost_checkpoints_go_to_the_servers_artifact_store_without_a_shared_store(
+        tracked, net):
+    got = tracked.ok(
+        "params = {'objective': 'binary:logistic', 'nthread': 1}\n"
+        "r1 = mlkit.train.xgboost(xgb_train, 'target', params=params, rounds=10,"
+        " checkpoint_every=5, name='ck-tracked', track=False, progress=False)\n"
+        "r2 = mlkit.train.xgboost(xgb_train, 'target', params=params, rounds=15,"
+        " checkpoint_every=5, name='ck-tracked', resume=True, track=False, progress=False)",
+        "[mlkit.config.store(), str(r1.checkpoint_dir), r2.booster.num_boosted_rounds(),"
+        " len(r2.history)]", timeout=300)
+    store, where, rounds, history = got
+    assert store is None
+    assert where.startswith(f"mlflow-artifacts://{CLIENT}:") and where.endswith(
+        "/mlkit/checkpoints/xgboost/ck-tracked")
+    assert rounds == 15 and history == 15  # resumed from round 10, read back from the server
+    files = net["client"].run(
+        ["ls", "/tmp/work/.mlkit/tracking/artifacts/mlkit/checkpoints/xgboost/ck-tracked"]).stdout
+    assert "round-000015.ubj" in files and "round-000010.ubj" in files, files
+    for h in ("worker1", "worker2"):
+        assert "checkpoints" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout, h
+
+
 def test_stopping_the_server_leaves_no_process_and_puts_everyone_back(tracked, net):
     got = tracked.ok(
         "pid = srv.pid\nstopped = mlkit.track.stop_tracking()\n"

@@ -107,6 +107,31 @@ def test_auth_server_refuses_requests_without_credentials_and_keeps_them_private
         with mlkit.track.run("guarded") as r:
             mlflow.log_param("p", 1)
         assert mlflow.get_run(r.info.run_id).data.params == {"p": "1"}
+
+        # Its artifact store as an fsspec filesystem (where checkpoints go without MLKIT_STORE).
+        import fsspec
+
+        base = f"mlflow-artifacts://{srv.url.split('://', 1)[1]}/mlkit/t"
+        fs, root = fsspec.core.url_to_fs(base)
+        with fsspec.open(f"{base}/a/round-000005.ubj", "wb") as f:
+            f.write(b"five")
+        fs.pipe_file(f"{root}/a/round-000010.ubj", b"ten")
+        assert sorted(p.rsplit("/", 1)[1] for p in fs.glob(f"{root}/a/round-*.ubj")) == [
+            "round-000005.ubj", "round-000010.ubj"]
+        assert fs.cat_file(f"{root}/a/round-000010.ubj") == b"ten"
+        assert fs.info(f"{root}/a/round-000005.ubj")["size"] == 4
+        fs.rm_file(f"{root}/a/round-000005.ubj")
+        assert not fs.exists(f"{root}/a/round-000005.ubj") and fs.exists(f"{root}/a")
+        with pytest.raises(FileNotFoundError):
+            fs.rm_file(f"{root}/a/missing.ubj")
+        saved = mlkit_home / "tracking" / "artifacts" / "mlkit" / "t" / "a" / "round-000010.ubj"
+        assert saved.read_bytes() == b"ten"
+        os.environ.pop("MLFLOW_TRACKING_PASSWORD")
+        try:
+            with pytest.raises(PermissionError, match="HTTP 401"):
+                fs.cat_file(f"{root}/a/round-000010.ubj")
+        finally:
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = creds["password"]
     finally:
         mlkit.track.stop_tracking()
     assert _group_gone(srv.pid)
