@@ -38,6 +38,7 @@ def tracking_uri() -> str:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
+    config.home("mlflow")  # made here, so MLflow finds the store's folder
     return default_uri()
 
 
@@ -52,7 +53,7 @@ def default_uri() -> str:
     >>> default_uri().startswith("sqlite:///") and default_uri().endswith("mlflow.db")
     True
     """
-    return f"sqlite:///{config.home('mlflow') / 'mlflow.db'}"
+    return f"sqlite:///{config.home_path() / 'mlflow' / 'mlflow.db'}"
 
 
 def artifact_root() -> str:

@@ -267,8 +267,8 @@ def serve_tracking(
     port: int = 0,
     *,
     auth: bool | None = None,
-    timeout: float = 180.0,
-) -> Any:
+    timeout: float = 600.0,
+) -> TrackingServer:
     """Start (or find again) an MLflow tracking server every worker reaches, and use it.
 
     Parameters
@@ -283,7 +283,9 @@ def serve_tracking(
         MLflow's basic-auth app. Default: off on loopback, on for any other address (where it
         cannot be turned off: a server beyond loopback holds every run and model).
     timeout : float
-        Seconds to wait for the server's ``/health``.
+        Seconds to wait for the server's REST API to answer (it bounds a hang only: a server
+        that exits fails at once; MLflow's server takes seconds to start, minutes on a busy
+        machine).
 
     Returns
     -------
@@ -410,7 +412,7 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
                 and attempt < 2:
             continue  # another process took the free port first: pick a new one
         reason = (f"it exited with code {proc.returncode}" if why == "exited"
-                  else f"it did not answer {url}/health within {timeout:g} s")
+                  else f"its REST API at {url} did not answer within {timeout:g} s")
         raise TrackingError(
             f"the MLflow tracking server on {host}:{chosen} did not start: {reason}. "
             f"Last lines of its log ({log_path}):\n{tail}"
