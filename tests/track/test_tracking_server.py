@@ -11,6 +11,10 @@ import os
 import socket
 import stat
 
+# Imported here, before any cluster: main's warm-up (mlkit.cluster._warm) imports MLflow in a
+# background thread after up(), and a first `import mlflow` in the test thread meanwhile can
+# fail with Python's _DeadlockError (seen here: 'mlflow.store.tracking').
+import mlflow
 import psutil
 import pytest
 import requests
@@ -50,8 +54,6 @@ def _task_logs_a_run():  # runs on a Dask worker: the URI comes from the worker'
 
 def test_loopback_server_has_no_auth_serves_artifacts_reaches_workers_and_stops_clean(
         cluster, mlkit_home):
-    import mlflow
-
     srv = mlkit.track.serve_tracking(timeout=START_TIMEOUT)
     try:
         assert srv.url.startswith("http://127.0.0.1:") and srv.auth is False
@@ -87,8 +89,6 @@ def test_loopback_server_has_no_auth_serves_artifacts_reaches_workers_and_stops_
 
 
 def test_auth_server_refuses_requests_without_credentials_and_keeps_them_private(mlkit_home):
-    import mlflow
-
     srv = mlkit.track.serve_tracking("127.0.0.1", auth=True, timeout=START_TIMEOUT)
     try:
         assert srv.auth is True and srv.username == "mlkit"
