@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from mlkit.exceptions import ConfigError
 
 __all__ = ["url", "options", "join", "set_store", "is_client_local", "home_relative"]
 
+_SCHEME_ONLY = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 # Protocols whose paths only the process (or machine) that made them can see.
 _LOCAL_PROTOCOLS = {"file", "local", "memory"}
 
@@ -115,7 +117,10 @@ def protocol_of(path: Any) -> str:
     if "::" in text:  # a chained URL (simplecache::s3://...): the last link holds the data
         text = text.rsplit("::", 1)[-1]
     if "://" not in text:
-        return "file"
+        # A URI with a scheme and no authority (MLflow's ``mlflow-artifacts:/0/...``,
+        # ``file:/tmp/x``); two letters at least, so ``C:/data`` stays a path.
+        m = _SCHEME_ONLY.match(text)
+        return m.group(1).lower() if m else "file"
     return text.split("://", 1)[0].lower()
 
 
@@ -126,6 +131,8 @@ def is_client_local(path: Any) -> bool:
     --------
     >>> is_client_local("data/x"), is_client_local("file:///tmp/x"), is_client_local("s3://b/x")
     (True, True, False)
+    >>> is_client_local("mlflow-artifacts:/0/models/m-1/artifacts")  # served by a tracking server
+    False
     """
     return protocol_of(path) in _LOCAL_PROTOCOLS
 

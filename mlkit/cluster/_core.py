@@ -464,6 +464,7 @@ def up(
     dashboard: bool | None = None,
     timeout: float = 120.0,
     scheduler: str | None = None,
+    tracking: str | None = None,
     **options: Any,
 ) -> Cluster:
     """Start a cluster (or return the running one) and make it the active cluster.
@@ -500,6 +501,9 @@ def up(
         :func:`connect` does. Default: Dask's own ``DASK_SCHEDULER_ADDRESS`` (or its
         ``scheduler-address`` setting) when set, so a notebook written with ``%mlscale up`` runs
         unchanged against a cluster on other hosts; the local-cluster options are then unused.
+    tracking : {None, "server"}, optional
+        When joining a scheduler: see :func:`connect`. A cluster started here shares this
+        machine's disk, so it needs no tracking server.
     **options
         Passed to the cluster class.
 
@@ -517,9 +521,10 @@ def up(
     >>> mlkit.cluster.down()                  # doctest: +SKIP
     """
     global _ACTIVE
+    _check_tracking(tracking)
     joined = _scheduler_to_join(scheduler, cluster)
     if joined is not None:
-        return connect(joined, replace=replace)
+        return connect(joined, replace=replace, tracking=tracking)
     p = plan(
         workers,
         gpus,
@@ -644,8 +649,20 @@ def _normalise_address(address: str) -> str:
     return text if m.group(1) else f"tcp://{text}"
 
 
-def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cluster:
+def _check_tracking(tracking: Any) -> None:
+    if tracking not in (None, "server"):
+        raise ConfigError(
+            f"tracking={tracking!r}: pass 'server' (start mlkit's tracking server when the "
+            "workers do not share this machine's disk) or leave it unset"
+        )
+
+
+def connect(address: Any, *, timeout: float = 10.0, replace: bool = False,
+            tracking: str | None = None) -> Cluster:
     """Join a running Dask scheduler (or a cluster object) and make it the active cluster.
+
+    The workers are probed at once (:attr:`Cluster.preflight`): which hosts they are on,
+    whether they share this machine's disk, where state goes and what is missing.
 
     Parameters
     ----------
@@ -656,13 +673,21 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         Seconds to wait for the scheduler to answer.
     replace : bool
         Leave a different active cluster (stopping it if mlkit started it) instead of raising.
+    tracking : {None, "server"}, optional
+        ``"server"``: when the preflight finds that the workers do not share this machine's
+        disk and ``MLFLOW_TRACKING_URI`` names no store, start (or reuse) mlkit's tracking
+        server (:func:`mlkit.track.serve_tracking`) and hand it to every worker. Unset: a
+        remote cluster's status names that as missing, with the way to start it. A tracking
+        server that already runs is handed to the new cluster's workers either way.
 
     Examples
     --------
     >>> import mlkit
     >>> c = mlkit.cluster.connect("tcp://127.0.0.1:8786")   # doctest: +SKIP
+    >>> c = mlkit.cluster.connect("tcp://scheduler:8786", tracking="server")  # doctest: +SKIP
     """
     global _ACTIVE
+    _check_tracking(tracking)
     deploy_obj = None
     if isinstance(address, str):
         target: Any = _normalise_address(address)
@@ -678,6 +703,8 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
     with _LOCK:
         if _ACTIVE is not None and not _ACTIVE.closed:
             if _ACTIVE.spec.get("address") == spec["address"] or _ACTIVE.address == spec["address"]:
+                if tracking is not None:  # joined already: asking for a server still counts
+                    _connect_tracking(_ACTIVE, tracking)
                 return _ACTIVE
             if not replace:
                 raise ClusterError(
@@ -697,8 +724,41 @@ def connect(address: Any, *, timeout: float = 10.0, replace: bool = False) -> Cl
         _ACTIVE = Cluster(client, None, "remote", spec)
         _ACTIVE._user_cluster = deploy_obj  # type: ignore[attr-defined]
         _connect_preflight(_ACTIVE)
+        _connect_tracking(_ACTIVE, tracking)
         _warm.start(client)
         return _ACTIVE
+
+
+def _connect_tracking(c: Cluster, tracking: str | None) -> None:
+    """Hand a running tracking server to the workers; with "server", start one if needed."""
+    import sys
+
+    if "mlkit.track._server" in sys.modules or tracking == "server":
+        from mlkit.track import _server
+
+        if tracking == "server" and _wants_server(c):
+            _server.serve_tracking()  # ships it to the workers of the active cluster (c)
+            _connect_preflight(c)  # the tracking URI changed: probe the workers' reach again
+        else:
+            _server.ship_to_workers(c.client)
+
+
+def _wants_server(c: Cluster) -> bool:
+    from mlkit.track._defaults import default_uri
+
+    try:
+        pf = c.preflight  # probed on connect; probed now if it could not be then
+    except Exception:
+        return False
+    if not pf.remote:
+        return False  # unprobed (no worker yet) or the workers share this disk
+    current_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not current_uri or current_uri == default_uri():
+        return True
+    from mlkit.track._server import tracking_server
+
+    srv = tracking_server()
+    return srv is not None and srv.url == current_uri  # ours: reuse (and re-ship) it
 
 
 def _connect_preflight(c: Cluster) -> None:

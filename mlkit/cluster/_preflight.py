@@ -36,6 +36,7 @@ from mlkit.exceptions import ClientOnlyPathError
 
 __all__ = [
     "WorkerReach", "Preflight", "run", "local", "require_reachable", "place", "is_remote",
+    "tracking_store",
 ]
 
 _PROBE_TIMEOUT = 5.0  # seconds a worker may spend on the tracking server's /health
@@ -71,6 +72,7 @@ class Preflight:
     tracking: str
     seconds: float
     probed: bool = True
+    tracking_managed: bool = False  # the tracking server is mlkit's own (serve_tracking)
     _shared_dirs: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -108,7 +110,12 @@ class Preflight:
         if not self.remote:
             return [("everything", f"the mlkit home {self.home} (shared with the workers)")]
         store = (self.store if self.store_shared else None) or "nowhere yet (set MLKIT_STORE)"
-        tracking = self.tracking if self.tracking_shared else "nowhere the workers reach"
+        if not self.tracking_shared:
+            tracking = "nowhere the workers reach"
+        elif self.tracking_managed:
+            tracking = f"{self.tracking} (mlkit's tracking server: mlkit.track.tracking_server())"
+        else:
+            tracking = self.tracking
         return [
             ("data, checkpoints, logs, job outputs", store),
             ("tracking (runs, models, artifacts)", tracking),
@@ -132,9 +139,11 @@ class Preflight:
                        f"{', '.join(sorted(set(blind)))}: check its URL, MLKIT_STORE_OPTIONS "
                        "and the workers' credentials")
         if not self.tracking_server:
-            out.append("a tracking server every worker reaches: start `mlflow server "
-                       "--backend-store-uri sqlite:///mlflow.db --serve-artifacts --host 0.0.0.0 "
-                       "--allowed-hosts HOST,HOST:PORT` and set MLFLOW_TRACKING_URI=http://HOST:PORT")
+            out.append("a tracking server every worker reaches: mlkit.track.serve_tracking() "
+                       "(or connect(..., tracking='server')) starts one on this machine; or "
+                       "start `mlflow server --backend-store-uri sqlite:///mlflow.db "
+                       "--serve-artifacts --host HOST --allowed-hosts HOST,HOST:PORT` yourself "
+                       "and set MLFLOW_TRACKING_URI=http://HOST:PORT")
         elif not self.tracking_shared:
             blind = [w.host for w in self.workers if not w.reaches_tracking]
             out.append(f"the tracking server {self.tracking} does not answer from "
@@ -182,6 +191,7 @@ class Preflight:
             "store_shared": self.store_shared,
             "tracking": self.tracking,
             "tracking_shared": self.tracking_shared,
+            "tracking_managed": self.tracking_managed,
             "placement": self.placement(),
             "missing": self.missing,
             "seconds": self.seconds,
@@ -305,7 +315,16 @@ def run(client: Any) -> Preflight:
             a.get("tracking"),
         ))
     return Preflight(socket.gethostname(), str(config.home_path()), workers, store, tracking,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, tracking_managed=_managed(tracking))
+
+
+def _managed(tracking: str) -> bool:
+    """True when ``tracking`` is the server this process started (mlkit.track.serve_tracking)."""
+    import sys
+
+    server = sys.modules.get("mlkit.track._server")
+    return server is not None and server._BEFORE is not None and \
+        os.environ.get("MLFLOW_TRACKING_URI") == tracking
 
 
 def _host_of(address: str) -> str:
@@ -414,13 +433,25 @@ def _refusal(text: str, what: str, pf: Preflight, hint: str | None = None) -> st
                    f"every host shares, or {way}")
 
 
-def place(path: Any, what: str, storage_options: dict[str, Any] | None = None
-          ) -> tuple[Any, dict[str, Any] | None]:
+def tracking_store(pf: Preflight) -> str | None:
+    """The artifact store of mlkit's tracking server as an fsspec URL, when every worker
+    reaches it: ``mlflow-artifacts://HOST:PORT/mlkit`` (see :mod:`mlkit.track._artifacts_fs`)."""
+    if not (pf.tracking_managed and pf.tracking_shared):
+        return None
+    netloc = pf.tracking.split("://", 1)[-1].rstrip("/")
+    return f"mlflow-artifacts://{netloc}/mlkit"
+
+
+def place(path: Any, what: str, storage_options: dict[str, Any] | None = None, *,
+          tracking_artifacts: bool = False) -> tuple[Any, dict[str, Any] | None]:
     """Where ``path`` lives for the workers: ``(path, storage_options)`` to hand them.
 
     With a remote cluster, a path inside the mlkit home (where mlkit's own state lives) moves to
     the same place inside the shared store, with the store's options; any other local path must
     be one the workers see (:func:`require_reachable`). Unchanged on a local cluster.
+
+    With ``tracking_artifacts`` and no shared store set, the artifact store of mlkit's tracking
+    server (:func:`tracking_store`) stands in for it.
 
     Examples
     --------
@@ -435,5 +466,7 @@ def place(path: Any, what: str, storage_options: dict[str, Any] | None = None
     rel = _store.home_relative(path)
     if rel is not None and pf.store is not None:
         return _store.join(rel), (storage_options or _store.options() or None)
+    if rel is not None and tracking_artifacts and (base := tracking_store(pf)) is not None:
+        return f"{base}/{rel}", None
     require_reachable(path, what, preflight=pf)
     return path, storage_options

@@ -113,16 +113,20 @@ def up(ctx: Any, args: Any, cell: str | None) -> Any:
 @argument("address", help="scheduler address, e.g. tcp://127.0.0.1:8786")
 @argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler")
 @argument("--replace", action="store_true", help="leave the active cluster first")
+@argument("--tracking", choices=["server"], default=None,
+          help="'server': start mlkit's tracking server when the workers are on other hosts")
 def connect(ctx: Any, args: Any, cell: str | None) -> Any:
     """Join an existing Dask scheduler (the way out when one machine is not enough).
 
     ::
 
         In [1]: %mlscale connect tcp://127.0.0.1:8786
+        In [2]: %mlscale connect tcp://scheduler:8786 --tracking server --replace
     """
     from mlkit.cluster import connect as api_connect
 
-    handle = api_connect(args.address, timeout=args.timeout, replace=args.replace)
+    handle = api_connect(args.address, timeout=args.timeout, replace=args.replace,
+                         tracking=args.tracking)
     _publish(ctx, handle)
     return handle
 

@@ -195,8 +195,10 @@ def _check_workers_reach(location: str) -> None:
     if is_client_local(location):
         require_reachable(
             location, "the model's artifacts",
-            hint="Log the model to a tracking server every host reaches (`mlflow server "
-                 "--serve-artifacts --allowed-hosts ...`, MLFLOW_TRACKING_URI=http://HOST:PORT), "
-                 "whose artifacts the workers download, or score on the client with "
-                 "mlkit.serve.serve(...)",
+            hint="Log the model to a tracking server every host reaches, whose artifacts the "
+                 "workers download: mlkit.track.serve_tracking() starts one here (or "
+                 "mlkit.cluster.connect(..., tracking='server')), or run your own `mlflow "
+                 "server --serve-artifacts --allowed-hosts ...` and set "
+                 "MLFLOW_TRACKING_URI=http://HOST:PORT; or score on the client with "
+                 "mlkit.serve.start(...)",
         )

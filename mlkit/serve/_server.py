@@ -389,6 +389,10 @@ def _handle(entry: dict[str, Any]) -> Server:
         from mlkit.serve._deploy import GatewayServer
 
         return GatewayServer(entry)
+    if entry.get("kind") == "tracking":
+        from mlkit.track._server import TrackingServer
+
+        return TrackingServer(entry)
     return Server(entry)
 
 

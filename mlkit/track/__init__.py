@@ -8,6 +8,8 @@
 * :func:`register`, :func:`promote`, :func:`models`: the registry by alias.
 * :func:`enable` / :func:`disable` (``%mlscale track on|off``): whether mlkit's APIs open runs
   on their own.
+* :func:`serve_tracking` / :func:`stop_tracking`: an MLflow tracking server (database backend,
+  ``--serve-artifacts``, basic auth beyond loopback) for workers on other hosts.
 
 Attributes load lazily (lazy_loader), so importing this package does not import MLflow.
 
@@ -29,5 +31,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "_datasets": ["log_dataset"],
         "_registry": ["register", "promote", "models", "ModelVersionInfo", "ModelVersions"],
         "_state": ["enabled", "enable", "disable", "status", "TrackingState"],
+        "_server": ["serve_tracking", "stop_tracking", "tracking_server", "TrackingServer"],
     },
 )

@@ -18,7 +18,7 @@ from mlkit._imports import require
 from mlkit.exceptions import ConfigError, TrackingError
 from mlkit.track import _state, _store
 
-__all__ = ["tracking_uri", "artifact_root", "configure", "run"]
+__all__ = ["tracking_uri", "default_uri", "artifact_root", "configure", "run"]
 
 # The URI this process last pointed MLflow at: when it changes (a new MLKIT_HOME), MLflow's
 # remembered active experiment id belongs to the old store and must be forgotten.
@@ -38,7 +38,22 @@ def tracking_uri() -> str:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
-    return f"sqlite:///{config.home('mlflow') / 'mlflow.db'}"
+    config.home("mlflow")  # made here, so MLflow finds the store's folder
+    return default_uri()
+
+
+def default_uri() -> str:
+    """mlkit's own store for this home: ``sqlite:///<home>/mlflow/mlflow.db``.
+
+    (MLflow copies whatever URI it is pointed at into ``MLFLOW_TRACKING_URI``, so that variable
+    holding this value means mlkit's default, not a store the user chose.)
+
+    Examples
+    --------
+    >>> default_uri().startswith("sqlite:///") and default_uri().endswith("mlflow.db")
+    True
+    """
+    return f"sqlite:///{config.home_path() / 'mlflow' / 'mlflow.db'}"
 
 
 def artifact_root() -> str:

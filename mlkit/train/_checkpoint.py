@@ -8,7 +8,9 @@ When the workers do not share the client's disk (the connect preflight), the fol
 shared store instead (``MLKIT_STORE``, an fsspec URL such as ``s3://bucket/mlkit``): then
 "where" is a URL string, a checkpoint is written locally and uploaded as one object (an object
 appears whole or not at all), and the workers use their own credentials for the store. Without
-a store, asking for a checkpoint folder on such a cluster is refused up front.
+a store, the artifact store of mlkit's tracking server (``mlkit.track.serve_tracking()``) holds
+them when it runs (an ``mlflow-artifacts://`` URL); with neither, asking for a checkpoint folder
+on such a cluster is refused up front.
 """
 
 from __future__ import annotations
@@ -123,7 +125,9 @@ def folder(kind: str, name: str) -> Where:
     _check_name(name)
     from mlkit.cluster._preflight import place
 
-    where, _ = place(config.home_path() / "checkpoints" / kind / name, "the checkpoint folder")
+    # Without a shared store, mlkit's tracking server's artifact store (every worker reaches it).
+    where, _ = place(config.home_path() / "checkpoints" / kind / name, "the checkpoint folder",
+                     tracking_artifacts=True)
     if _is_url(where):
         return str(where)
     return config.home("checkpoints", kind, name)

@@ -81,6 +81,7 @@ def test_cluster_manager_options_take_lists_as_one_types_them(shell, monkeypatch
         ("up -o novalue", "KEY=VALUE"),
         ("connect not-an-address", "is not a scheduler address"),
         ("connect", "the following arguments are required: address"),
+        ("connect tcp://127.0.0.1:1 --tracking yes", "invalid choice: 'yes'"),
         ("scale 0", "expected a positive integer"),
         ("up --memory lots", "memory_limit='lots' is not a size"),
         ('up --cluster "unclosed', "cannot parse"),
