@@ -18,13 +18,6 @@ START = 900  # seconds: MLflow's server imports slowly on a loaded 2-core machin
 
 @pytest.fixture(scope="module")
 def tracked(session, scheduler):
-    # main's warm-up (mlkit.cluster._warm) imports MLflow in a background thread after each
-    # connect; a first `import mlflow` meanwhile can raise Python's _DeadlockError (seen here
-    # after test_preflight's connect): let it finish first. (A bug of the warm-up, reported.)
-    session.ok("import threading\n"
-               "for t in threading.enumerate():\n"
-               "    if t.name == 'mlkit-warm-up':\n"
-               "        t.join(300)\n", timeout=360)
     session.ok(
         "import os, mlflow, mlkit\nmlkit.config.set_store(None)\n"
         f"cluster = mlkit.cluster.connect({scheduler!r}, replace=True, tracking='server')\n"
