@@ -28,7 +28,7 @@ class TrackingEnv(WorkerPlugin):
 
     Examples
     --------
-    >>> env = {"MLFLOW_TRACKING_URI": url}
+    >>> env = {"MLFLOW_TRACKING_URI": "http://10.0.0.5:5000"}
     >>> client.register_plugin(TrackingEnv(env), name=NAME)  # doctest: +SKIP
     """
 
