@@ -179,11 +179,6 @@ class Watch:
         if self._done.is_set() or not self._fired.acquire(blocking=False):
             return
         self.reason = reason
-        if reason == "cancelled" and self._cell_started is None:
-            # No cell has run yet (the kernel is still starting): there is nothing to interrupt
-            # or save, and a starting kernel ignores SIGINT, which cost the whole grace period.
-            self._signal(signal.SIGKILL)
-            return
         self._signal(signal.SIGINT)
         if self._done.wait(self.grace):
             return
