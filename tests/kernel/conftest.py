@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -126,46 +127,24 @@ def kernel_home(tmp_path_factory):
     return tmp_path_factory.mktemp("kernel-home")
 
 
-@pytest.fixture(scope="module")
-def kernel(kernel_home):
-    """A python3 kernel of this venv with mlkit loaded and a 2-worker cluster up."""
+@contextlib.contextmanager
+def started_kernel(home: Path, **extra_env: str):
+    """A python3 kernel of this venv in ``home`` (its mlkit home under it), stopped on exit.
+
+    Another test's MLflow settings never leak in (``mlflow.set_experiment`` writes
+    ``MLFLOW_EXPERIMENT_ID`` into this process's environment)."""
     from jupyter_client import KernelManager
 
     env = {
         **os.environ,
-        "MLKIT_HOME": str(kernel_home / "mlkit"),
-        "MLKIT_DASHBOARD": "0",
+        "MLKIT_HOME": str(home / "mlkit"),
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        # The repository root, so cells can import tests' helpers like any module.
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **extra_env,
     }
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         env.pop(name, None)
     km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(kernel_home))
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
-        k = Kernel(km, kc)
-        k.ok("%load_ext mlkit")
-        k.ok("%mlscale up --workers 2 --threads 1 --memory 2GB", timeout=300)
-        yield k
-    finally:
-        kc.stop_channels()
-        if km.is_alive():
-            km.shutdown_kernel(now=True)
-
-
-@pytest.fixture
-def bare_kernel(tmp_path):
-    """A fresh python3 kernel of this venv, nothing loaded (one per test)."""
-    from jupyter_client import KernelManager
-
-    env = {**os.environ, "MLKIT_HOME": str(tmp_path / "mlkit"),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(tmp_path))
+    km.start_kernel(env=env, cwd=str(home))
     kc = km.client()
     kc.start_channels()
     try:
@@ -175,6 +154,24 @@ def bare_kernel(tmp_path):
         kc.stop_channels()
         if km.is_alive():
             km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kernel(kernel_home):
+    """A python3 kernel of this venv with mlkit loaded and a 2-worker cluster up."""
+    # The repository root on PYTHONPATH, so cells can import tests' helpers like any module.
+    with started_kernel(kernel_home, MLKIT_DASHBOARD="0",
+                        PYTHONPATH=str(Path(__file__).resolve().parents[2])) as k:
+        k.ok("%load_ext mlkit")
+        k.ok("%mlscale up --workers 2 --threads 1 --memory 2GB", timeout=300)
+        yield k
+
+
+@pytest.fixture
+def bare_kernel(tmp_path):
+    """A fresh python3 kernel of this venv, nothing loaded (one per test)."""
+    with started_kernel(tmp_path) as k:
+        yield k
 
 
 def kernel_json(k: Kernel, expr: str):
