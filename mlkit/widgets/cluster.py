@@ -15,11 +15,12 @@ from typing import Any
 from mlkit._display import link_html
 from mlkit._imports import require
 from mlkit.cluster._status import ClusterStatus, format_bytes
+from mlkit.widgets._refresh import Refreshing
 
 __all__ = ["ClusterWidget"]
 
 
-class ClusterWidget:
+class ClusterWidget(Refreshing):
     """Live view of a :class:`mlkit.cluster.Cluster`.
 
     Parameters
@@ -36,6 +37,8 @@ class ClusterWidget:
     >>> w = ClusterWidget(mlkit.cluster.up(workers=1))   # doctest: +SKIP
     >>> w.scale_box.value = 2; w.scale_button.click()   # doctest: +SKIP
     """
+
+    _thread_name = "mlkit-cluster-widget"
 
     def __init__(self, cluster: Any, interval: float = 2.0, autostart: bool = True) -> None:
         widgets = require("ipywidgets")
@@ -104,28 +107,6 @@ class ClusterWidget:
 
     def _stopped(self) -> ClusterStatus:
         return ClusterStatus(self.cluster.kind, self._address or "", None, [], running=False)
-
-    def start(self) -> None:
-        """Start refreshing in the background (no-op if already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="mlkit-cluster-widget", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the background refresh."""
-        self._stop.set()
-
-    @property
-    def refreshing(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            st = self.refresh()
-            if not st.running:
-                break
 
     # -- drawing -------------------------------------------------------------------------------
     def draw(self, st: ClusterStatus) -> None:

@@ -14,11 +14,12 @@ import threading
 from typing import Any
 
 from mlkit._imports import require
+from mlkit.widgets._refresh import Refreshing
 
 __all__ = ["ServeWidget"]
 
 
-class ServeWidget:
+class ServeWidget(Refreshing):
     """Live view of a gateway route (``serve.start(model, replicas=N)``'s handle).
 
     Parameters
@@ -36,6 +37,8 @@ class ServeWidget:
     >>> w.last_status.rps                                                         # doctest: +SKIP
     41.5
     """
+
+    _thread_name = "mlkit-serve-widget"
 
     def __init__(self, server: Any, interval: float = 1.0, autostart: bool = True) -> None:
         widgets = require("ipywidgets")
@@ -92,28 +95,6 @@ class ServeWidget:
             "<table><tr><th>replica</th><th>host</th><th>state</th><th>pid</th>"
             f"<th>restarts</th><th>in flight</th></tr>{rows}</table>")
         self.stats.value = " &nbsp; ".join(f"{k}: <b>{e(v)}</b>" for k, v in st._stats())
-
-    def start(self) -> None:
-        """Refresh in the background until the gateway stops (no-op if already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="mlkit-serve-widget",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the background refresh."""
-        self._stop.set()
-
-    @property
-    def refreshing(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self.refresh().running:
-                break
 
     def show(self) -> None:
         """Display the widget in a new output whose static fallback ends as the final state."""
