@@ -96,6 +96,11 @@ class Watch:
     def attach(self, process: Any) -> None:
         """Called by the kernel manager once the kernel process (a ``Popen``) exists."""
         self._process = process
+        if self.reason == "cancelled" and self._cell_started is None:
+            # Cancelled while the kernel was being started (no process to signal then): end it
+            # now, or the job would run on. _stop_kernel checks the process after setting the
+            # reason and this checks the reason after setting the process, so one of them sees it.
+            self._signal(signal.SIGKILL)
 
     def on_cell_execute(self, cell: Any = None, cell_index: int | None = None, **_: Any) -> None:
         """nbclient hook: a code cell was sent to the kernel."""
@@ -179,6 +184,13 @@ class Watch:
         if self._done.is_set() or not self._fired.acquire(blocking=False):
             return
         self.reason = reason
+        if reason == "cancelled" and self._cell_started is None:
+            # No cell has run yet (the kernel is still starting): there is nothing to interrupt
+            # or save, and a starting kernel ignores SIGINT, which cost the whole grace period
+            # (an interrupted sweep handed control back about 6 s late). A kernel not yet
+            # attached is killed by attach().
+            self._signal(signal.SIGKILL)
+            return
         self._signal(signal.SIGINT)
         if self._done.wait(self.grace):
             return
