@@ -87,8 +87,17 @@ def set_store(store_url: str | None, **storage_options: Any) -> None:
         os.environ.pop("MLKIT_STORE", None)
         os.environ.pop("MLKIT_STORE_OPTIONS", None)
         return
+    previous = os.environ.get("MLKIT_STORE")
     os.environ["MLKIT_STORE"] = str(store_url)
-    url()  # validate now, not at first use
+    try:
+        url()  # validate now, not at first use
+    except ConfigError:
+        # A refused value must not stay behind: every later store call would fail on it.
+        if previous is None:
+            os.environ.pop("MLKIT_STORE", None)
+        else:
+            os.environ["MLKIT_STORE"] = previous
+        raise
     if storage_options:
         os.environ["MLKIT_STORE_OPTIONS"] = json.dumps(storage_options)
     else:

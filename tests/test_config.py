@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mlkit import config
@@ -42,3 +44,18 @@ def test_unwritable_home_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MLKIT_HOME", str(blocker / "home"))
     with pytest.raises(ConfigError, match="set MLKIT_HOME to a writable folder"):
         config.home()
+
+
+def test_a_refused_store_leaves_the_previous_store_in_place(monkeypatch):
+    import mlkit
+    from mlkit.exceptions import ConfigError
+
+    monkeypatch.delenv("MLKIT_STORE", raising=False)
+    with pytest.raises(ConfigError, match="'relative' is neither a URL nor an absolute folder"):
+        mlkit.config.set_store("relative")
+    assert "MLKIT_STORE" not in os.environ  # later store calls are not poisoned
+    mlkit.config.set_store("s3://bucket/mlkit")
+    with pytest.raises(ConfigError):
+        mlkit.config.set_store("also/relative")
+    assert mlkit.config.store() == "s3://bucket/mlkit"
+    mlkit.config.set_store(None)
