@@ -229,13 +229,21 @@ class ClusterPool(Pool):
 
     async def _wake(self) -> None:
         t0 = time.monotonic()
+        # All at once: the waking request waits for the first replica, not for each in turn.
+        await asyncio.gather(*(self._spawn_remote(r) for r in self.replicas))
         for rep in self.replicas:
-            await self._spawn_remote(rep)
             rep.restarts -= 1  # a cold start is not a crash
+        checked = time.monotonic()
         while not any(r.healthy for r in self.replicas):
             for rep in self.replicas:
                 if await self._ping(rep, timeout=2.0):
                     rep.healthy, rep.starting = True, False
+            if time.monotonic() - checked > 2.0:  # one that died while starting: again
+                checked = time.monotonic()
+                for rep in self.replicas:
+                    st = await self._status(rep)
+                    if not rep.healthy and st is not None and not st["alive"]:
+                        await self._respawn(rep)
             await asyncio.sleep(0.05)
         self.cold_starts.append(time.monotonic() - t0)
         self.scaled_to_zero = False

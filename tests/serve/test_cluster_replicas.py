@@ -214,3 +214,45 @@ def test_stop_leaves_nothing_on_the_workers(demo, helpers):
     for worker, plist in pids.items():
         assert client.run(alive, plist, workers=[worker])[worker] == []
     assert _replica_pids(client) == before
+
+
+def test_a_cluster_route_scales_to_zero_and_the_next_request_wakes_it(cgw, demo, helpers):
+    """Serverless on the cluster: idle replicas leave their workers; one request starts them
+    again on the workers and is answered; the cold start is exported."""
+    import mlkit
+
+    srv, _, cluster = cgw
+    client = cluster.client
+    with helpers.home_env(demo.home):
+        zero = mlkit.serve.start(demo.local_path, on="cluster", gateway="gw-cluster",
+                                 name="zero", scale_to_zero="2s", timeout=600)
+    try:
+        first = {r["worker"]: r["pid"] for r in zero.replicas()}
+        assert len(first) == 2 and all(first.values()), first
+        wait_for(lambda: all(r["scaled_to_zero"] for r in zero.replicas()), timeout=120,
+                 what="the idle cluster route scaled to zero")
+
+        def route_pids():  # this route's replicas only (the module's route stays up)
+            return {w: [p for p in pids if p in first.values()]
+                    for w, pids in _replica_pids(client).items()}
+
+        wait_for(lambda: not any(route_pids().values()), timeout=120,
+                 what="the idle replicas gone from their workers")
+        s = _session()
+        resp = s.post(f"{zero.url}/invocations", data=_body(demo.X, [0, 1, 2]), timeout=300,
+                      headers={"Content-Type": "application/json"})  # pays the cold start
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["predictions"] == demo.model.predict(demo.X.head(3)).tolist()
+        again = {r["worker"]: r["pid"] for r in zero.replicas() if r["healthy"]}
+        assert again and not set(again.values()) & set(first.values()), (first, again)
+        assert all(w in first for w in again)  # woken on the cluster's workers, not here
+        metrics = s.get(srv.metrics_url).text
+        counts = [line for line in metrics.splitlines()
+                  if line.startswith("mlkit_gateway_cold_start_seconds_count")
+                  and 'model="zero"' in line]
+        assert counts and float(counts[0].split()[-1]) == 1.0, counts
+        # the module's route never scaled: it still answers from its own replicas
+        assert _post(s, srv.url, _body(demo.X, [4])).status_code == 200
+    finally:
+        with helpers.home_env(demo.home):
+            zero.stop()
