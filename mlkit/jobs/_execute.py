@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlkit._fs import atomic_write
 from mlkit.exceptions import JobError
 from mlkit.jobs._params import validate_parameters
 from mlkit.jobs._record import RECORD_ENV, read_record_file
@@ -411,5 +412,6 @@ def _finalise(partial: Path, out: Path, spec: JobSpec, outcome: JobOutcome) -> N
             "evalue": outcome.evalue,
         },
     }
-    nbformat.write(nb, str(partial))
-    os.replace(partial, out)
+    text = nbformat.writes(nb)
+    atomic_write(out, text if text.endswith("\n") else text + "\n")  # as nbformat.write
+    partial.unlink(missing_ok=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Any
 
+from mlkit._fs import atomic_write
 from mlkit.exceptions import JobError
 
 __all__ = ["record", "recorded", "read_record_file", "RECORD_ENV"]
@@ -88,16 +88,8 @@ def record(**values: Any) -> None:
 def _merge_into(path: str, values: dict[str, Any]) -> None:
     current = read_record_file(path)
     current.update(values)
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(current, fh, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # 0600, as the file has always been: only the job's runner (the same user) reads it back
+    atomic_write(path, json.dumps(current, allow_nan=True), mode=0o600)
 
 
 def recorded() -> dict[str, Any]:

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlkit._fs import atomic_write
+
 __all__ = ["run_shipped", "land"]
 
 
@@ -53,8 +55,6 @@ def land(spec: Any, shipped: tuple[Any, bytes | None]) -> Any:
     if outcome.output and outcome.output.endswith(".partial.ipynb"):
         target = target.with_name(Path(outcome.output).name)  # it did not finish: say so
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.landing")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    atomic_write(target, data)
     outcome.output = str(target)
     return outcome

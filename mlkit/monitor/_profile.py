@@ -15,12 +15,12 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkit._fs import atomic_write
 from mlkit._imports import require
 from mlkit.exceptions import ConfigError, DataError, TrackingError
 from mlkit.monitor import _scan
@@ -206,7 +206,7 @@ class ReferenceProfile:
         >>> prof.save("reference.json")     # doctest: +SKIP
         """
         path = Path(path)
-        _atomic_write(path, self.to_json())
+        _save_text(path, self.to_json())
         return path
 
     @classmethod
@@ -264,17 +264,11 @@ class ReferenceProfile:
         )
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _save_text(path: Path, text: str) -> None:
+    # A user's file (a profile, a report to share): the umask decides who may read it, as for
+    # any file a notebook writes (mkstemp's 0600 used to follow the temporary file into place).
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, text)
 
 
 # -- building --------------------------------------------------------------------------------

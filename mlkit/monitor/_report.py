@@ -19,7 +19,7 @@ from typing import Any
 
 from mlkit.monitor._drift import FeatureDrift
 from mlkit.monitor._plots import feature_img, have_matplotlib
-from mlkit.monitor._profile import _atomic_write
+from mlkit.monitor._profile import _save_text
 
 __all__ = ["DriftReport"]
 
@@ -247,7 +247,7 @@ class DriftReport:
             f"{self.html(max_plots=max_plots)}\n<p style='font-size:11px;color:#777'>"
             f"mlkit drift report, {html.escape(self.created)}</p>\n</body></html>\n"
         )
-        _atomic_write(path, doc)
+        _save_text(path, doc)
         return path
 
     def metrics(self, prefix: str = "drift") -> dict[str, float]:

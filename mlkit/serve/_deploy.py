@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkit import config
+from mlkit._fs import atomic_write
 from mlkit.exceptions import ServeError
 from mlkit.serve import _registry
 from mlkit.serve._models import ModelRef, default_name
@@ -412,8 +413,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     log_path = folder / "server.log"
     log_path.write_bytes(b"")
     token_file = folder / "admin-token"
-    token_file.write_text(secrets.token_urlsafe(32))
-    token_file.chmod(0o600)
+    atomic_write(token_file, secrets.token_urlsafe(32), mode=0o600)  # never readable by others
     env = _server_env(tracking_uri)
     deadline = time.monotonic() + timeout
     for attempt in range(3):

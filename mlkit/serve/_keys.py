@@ -21,15 +21,14 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mlkit._fs import atomic_write, lock
 from mlkit.exceptions import ServeError
 
 __all__ = ["create", "list_keys", "revoke", "keys_path", "KeyStore", "parse_rate", "KEY_RE"]
@@ -72,16 +71,8 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    import fcntl
-
-    with open(path.with_suffix(".lock"), "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(path: Path) -> contextlib.AbstractContextManager[Path]:
+    return lock(path.with_suffix(".lock"))
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:
@@ -96,16 +87,7 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _save(path: Path, keys: dict[str, dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({"keys": keys}, out, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps({"keys": keys}, indent=2, sort_keys=True), mode=0o600)
 
 
 def create(name: str, rate_limit: str | None = None,

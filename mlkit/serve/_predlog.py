@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlkit._fs import atomic_path
 from mlkit._imports import require
 
 # Engines are optional extras: require() names the extra to install when one is missing.
@@ -219,13 +220,10 @@ class PredictionLog:
             tail += [TIME_COLUMN, REQUEST_ID_COLUMN]
             frame = frame[[c for c in frame.columns if c not in tail] + tail]
             name = f"part-{time.time_ns()}-{os.getpid()}.parquet"
-            tmp = self.folder / f".{name}.tmp"
             try:
-                pq.write_table(_to_table(frame), tmp)
-                os.replace(tmp, self.folder / name)
+                with atomic_path(self.folder / name) as tmp:
+                    pq.write_table(_to_table(frame), tmp)
             except Exception as exc:  # a full disk must not take the model down
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
                 print(f"mlkit: could not write the prediction log {name}: {exc!r}; "
                       f"{len(frame)} rows dropped", file=sys.stderr, flush=True)
                 return None

@@ -4,24 +4,22 @@
 time) so ``%mlscale serve list`` / ``stop`` find them again after a kernel restart. Entries whose
 process has died (or whose pid now belongs to another program) are pruned on every read.
 
-The file is rewritten atomically (temporary file + ``os.replace``) under an exclusive
-``fcntl.flock`` on a sibling lock file, so two kernels starting servers at once cannot lose an
-entry. ``fcntl`` is the standard library's POSIX lock; it avoids a dependency for one lock (the
-process-group handling in this package is POSIX-only anyway).
+The file is rewritten atomically (:func:`mlkit._fs.atomic_write`) under an exclusive lock on a
+sibling lock file (:func:`mlkit._fs.lock`), so two kernels starting servers at once cannot lose
+an entry.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mlkit import config
+from mlkit._fs import atomic_write, lock
 
 __all__ = ["registry_path", "read", "add", "remove", "is_alive", "group_members", "locked"]
 
@@ -41,12 +39,8 @@ def registry_path(home: str | Path | None = None) -> Path:
 def locked(home: str | Path | None = None) -> Iterator[Path]:
     """Hold the registry's exclusive lock; yields the registry path."""
     path = registry_path(home)
-    with open(path.with_suffix(".lock"), "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield path
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with lock(path.with_suffix(".lock")):
+        yield path
 
 
 def group_members(entry: dict[str, Any]) -> list[Any]:
@@ -95,15 +89,8 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _save(path: Path, servers: dict[str, dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".servers-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump({"servers": servers}, out, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # 0600, as mkstemp always made it: the file is this user's list of processes
+    atomic_write(path, json.dumps({"servers": servers}, indent=2, sort_keys=True), mode=0o600)
 
 
 def read(prune: bool = True, home: str | Path | None = None) -> dict[str, dict[str, Any]]:

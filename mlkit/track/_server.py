@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkit import config
+from mlkit._fs import atomic_write
 from mlkit.exceptions import TrackingError
 from mlkit.serve._server import Server
 
@@ -120,13 +121,7 @@ def _check_args(host: Any, port: Any, auth: Any, timeout: Any) -> None:
 
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (created 0600, never readable in between)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode=0o600)
 
 
 def credentials() -> dict[str, str]:

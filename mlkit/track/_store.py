@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlkit._imports import require
+from mlkit._fs import lock
 
 __all__ = ["sqlite_path", "artifact_root_for", "prepare", "retry_locked", "is_locked_error"]
 
@@ -95,10 +95,8 @@ def prepare(uri: str) -> None:
             return
         if uri in _PREPARED:  # the file was deleted (e.g. the mlkit home removed) meanwhile
             _forget_connections(uri)
-        FileLock = require("filelock", extra="mlflow").FileLock
-
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{path}.lock", timeout=300), _quiet():
+        with lock(f"{path}.lock", timeout=300), _quiet():
             _enable_wal(path)
             _create_schema(uri, artifact_root_for(uri))
         _PREPARED.add(uri)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkit import config
+from mlkit._fs import atomic_path
 from mlkit.exceptions import ConfigError
 
 __all__ = [
@@ -156,15 +157,9 @@ def write_atomic(path: Where, write: Callable[[str], None]) -> None:
             write(local)
             fs.put_file(local, p)
         return
-    path = Path(path)
-    # Keep the suffix: some writers (xgboost's save_model) pick the format from it.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
+    # The temporary keeps the suffix: some writers (xgboost's save_model) pick the format from it.
+    with atomic_path(path) as tmp:
         write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def step_of(path: Where) -> int:
