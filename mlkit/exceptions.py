@@ -4,25 +4,37 @@ Every error a user can cause derives from :class:`MlkitError`, so the magics can
 IPython's ``UsageError`` (one line, no traceback wall) and scripts can catch one type. Errors that
 describe a failed remote execution carry structured fields, in the manner of papermill's
 ``PapermillExecutionError``.
+
+A bad argument (``workers=0``, ``n_trials="ten"``) raises :class:`ArgumentError` in every
+package. Each package's bad arguments raise a subclass that is also that package's error
+(``TuneArgumentError`` is an ``ArgumentError`` and a ``TuneError``), so ``except TuneError``
+written before ArgumentError existed still catches them. :mod:`mlkit._args` holds the checks.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "MlkitError",
+    "ArgumentError",
     "ConfigError",
+    "ConfigArgumentError",
     "MissingDependencyError",
     "ClusterError",
     "NoClusterError",
     "GPUUnavailableError",
     "DataError",
+    "DataArgumentError",
     "DataValidationError",
     "NoPredictionsError",
     "TrainingError",
     "TuneError",
+    "TuneArgumentError",
     "TrackingError",
+    "TrackingArgumentError",
     "ServeError",
+    "ServeArgumentError",
     "JobError",
+    "JobArgumentError",
     "JobExecutionError",
     "JobTimeoutError",
     "JobStoppedError",
@@ -37,8 +49,21 @@ class MlkitError(Exception):
     """
 
 
+class ArgumentError(MlkitError, ValueError):
+    """A function was called with an argument value it cannot use.
+
+    Raised before anything is started or written; the message names the argument, the rule and
+    the value given (``workers must be a positive integer, but got workers=0``). Catch this one
+    class for a bad argument in any package; each package raises its own subclass of it.
+    """
+
+
 class ConfigError(MlkitError, ValueError):
     """A setting or argument has a value mlkit cannot use."""
+
+
+class ConfigArgumentError(ArgumentError, ConfigError):
+    """A bad argument where mlkit has always raised ConfigError (cluster, train, data, monitor)."""
 
 
 class MissingDependencyError(MlkitError, ImportError):
@@ -61,6 +86,10 @@ class DataError(MlkitError, ValueError):
     """Input data cannot be read or has the wrong shape."""
 
 
+class DataArgumentError(ArgumentError, DataError):
+    """A bad argument to a data function that has always raised DataError."""
+
+
 class DataValidationError(DataError):
     """Data violates a schema. ``report`` holds the per-column findings."""
 
@@ -81,16 +110,32 @@ class TuneError(MlkitError):
     """A hyperparameter study could not start or continue."""
 
 
+class TuneArgumentError(ArgumentError, TuneError):
+    """A bad argument to ``mlkit.tune`` (``n_trials=0``...)."""
+
+
 class TrackingError(MlkitError):
     """MLflow tracking or registry operation failed."""
+
+
+class TrackingArgumentError(ArgumentError, TrackingError):
+    """A bad argument to ``mlkit.track`` (``port=70000``...)."""
 
 
 class ServeError(MlkitError):
     """A scoring server could not be started, reached or stopped."""
 
 
+class ServeArgumentError(ArgumentError, ServeError):
+    """A bad argument to ``mlkit.serve`` (``replicas=0``...)."""
+
+
 class JobError(MlkitError):
     """A notebook job could not be started (bad notebook, bad parameters)."""
+
+
+class JobArgumentError(ArgumentError, JobError):
+    """A bad argument to ``mlkit.jobs`` (``timeout=-1``...)."""
 
 
 class JobExecutionError(JobError):

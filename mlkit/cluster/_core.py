@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlkit import config
+from mlkit import _args, config
 from mlkit._imports import require
 from mlkit.cluster import _gpu, _ssh, _warm
 from mlkit.cluster._isolate import PRELOAD as isolate_preload
 from mlkit.cluster._status import ClusterStatus, WorkerStatus
-from mlkit.exceptions import ClusterError, ConfigError, NoClusterError
+from mlkit.exceptions import ClusterError, ConfigArgumentError, ConfigError, NoClusterError
 
 __all__ = [
     "Cluster",
@@ -64,12 +64,8 @@ class ClusterPlan:
 
 
 def _check_positive(name: str, value: int | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a positive integer, but got {value!r}")
-    if value < 1:
-        raise ConfigError(f"{name} must be >= 1, but got {value}")
+    if value is not None:
+        _args.positive_int(name, value, error=ConfigArgumentError)
 
 
 def _default_workers() -> int:

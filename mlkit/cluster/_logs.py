@@ -11,7 +11,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from mlkit.exceptions import ConfigError
+from mlkit import _args
+from mlkit.exceptions import ConfigArgumentError, ConfigError
 
 __all__ = ["logs"]
 
@@ -71,8 +72,7 @@ def logs(worker: str | int | None = None, n: int = 50) -> str:
     """
     from mlkit.cluster._core import _require_active
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n must be a positive number of lines, but got {n!r}")
+    _args.integer("n", n, low=1, rule="a positive number of lines", error=ConfigArgumentError)
     handle = _require_active()
     names = _workers(handle.client)
     files = getattr(handle.deploy, "log_files", None)

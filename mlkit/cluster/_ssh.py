@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkit.exceptions import ConfigError
+from mlkit import _args
+from mlkit.exceptions import ConfigArgumentError, ConfigError
 
 __all__ = ["HINT", "PATHS", "is_ssh", "options"]
 
@@ -107,9 +108,8 @@ def options(
             )
         worker_options.setdefault("n_workers", workers // worker_hosts)
     per_host = worker_options.get("n_workers", 1)
-    if isinstance(per_host, bool) or not isinstance(per_host, int) or per_host < 1:
-        raise ConfigError(f"n_workers (workers per host) must be a positive integer, "
-                          f"but got {per_host!r}")
+    _args.positive_int("n_workers", per_host, error=ConfigArgumentError,
+                       what_to_do="it counts workers per host")
     # The client reached the scheduler's host by this name: the workers can too. Listening on
     # every interface (Dask's default) would also expose it on networks nobody asked for.
     if "interface" not in scheduler_options:

@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _args
 from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
 from mlkit.data._prep.scale import _combine, _moments
 from mlkit.data._progress import per_partition
-from mlkit.exceptions import DataError
+from mlkit.exceptions import DataArgumentError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
 if TYPE_CHECKING:  # the checker reads the engines' own types
@@ -169,8 +170,7 @@ def profile(
         raise DataError(
             f"profile needs a DataFrame or a dataset path, but got {type(data).__name__}"
         )
-    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
-        raise DataError(f"top must be an integer >= 0, but got {top!r}")
+    _args.non_negative_int("top", top, error=DataArgumentError)
     names = [str(c) for c in data.columns]
     dtypes = list(data.dtypes)
     kinds = [_kind(t) for t in dtypes]

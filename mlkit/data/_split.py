@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _args
 from mlkit._imports import require
 from mlkit.data._prep.base import is_dask
-from mlkit.exceptions import ConfigError, DataError
+from mlkit.exceptions import ConfigArgumentError, ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
 if TYPE_CHECKING:  # the checker reads the engines' own types
@@ -83,8 +84,7 @@ def split(
         raise ConfigError(f"fractions must be two or more positive numbers, but got {fractions!r}")
     if not math.isclose(sum(fr), 1.0, rel_tol=0, abs_tol=1e-9):
         raise ConfigError(f"fractions must sum to 1, but {fractions!r} sums to {sum(fr):g}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, but got {seed!r}")
+    _args.non_negative_int("seed", seed, error=ConfigArgumentError)
     if not (isinstance(df, pd.DataFrame) or is_dask(df)):
         raise DataError(f"split needs a pandas or dask DataFrame, got {type(df).__name__}")
     keys = None if key is None else ([key] if isinstance(key, str) else list(key))

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlkit import _args
 from mlkit.data._progress import compute
 from mlkit.data._storage import staged_output
-from mlkit.exceptions import ConfigError
+from mlkit.exceptions import ConfigArgumentError
 
 __all__ = ["synthetic"]
 
@@ -88,9 +89,7 @@ def _write_part(fs: Any, path: str, start: int, stop: int, kw: dict[str, Any]) -
 
 
 def _check(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, but got {value!r}")
-    return int(value)
+    return _args.integer(name, value, low=low, error=ConfigArgumentError)
 
 
 def synthetic(
@@ -167,14 +166,18 @@ def synthetic(
     classes = _check("classes", classes, 2)
     seed = _check("seed", seed, 0)
     if task not in ("classification", "regression"):
-        raise ConfigError(f"task must be 'classification' or 'regression', but got {task!r}")
+        raise ConfigArgumentError(
+            f"task must be 'classification' or 'regression', but got {task!r}"
+        )
     if not isinstance(missing, (int, float)) or not 0.0 <= float(missing) < 1.0:
-        raise ConfigError(f"missing must be a fraction in [0, 1), but got {missing!r}")
+        raise ConfigArgumentError(f"missing must be a fraction in [0, 1), but got {missing!r}")
     if partitions is None:
         partitions = max(1, math.ceil(rows / 250_000))
     partitions = _check("partitions", partitions, 1)
     if partitions > rows:
-        raise ConfigError(f"partitions={partitions} exceeds rows={rows}: use at most one per row")
+        raise ConfigArgumentError(
+            f"partitions={partitions} exceeds rows={rows}: use at most one per row"
+        )
 
     from mlkit.cluster._preflight import place
 

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlkit.exceptions import DataError, MissingDependencyError
+from mlkit import _args
+from mlkit.exceptions import DataArgumentError, DataError, MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -175,10 +176,8 @@ def path(name: str) -> Path:
 def _check_npartitions(npartitions: int | None) -> None:
     if npartitions is None:
         return
-    if isinstance(npartitions, bool) or not isinstance(npartitions, int) or npartitions < 1:
-        raise DataError(
-            f"npartitions must be a positive integer (or None for pandas), got {npartitions!r}"
-        )
+    _args.positive_int("npartitions", npartitions, error=DataArgumentError,
+                       what_to_do="or None for a pandas DataFrame")
 
 
 def _slice(bounds: tuple[int, int], loader: Any, args: tuple) -> pd.DataFrame:

@@ -6,7 +6,8 @@ import os
 import time
 from typing import Any
 
-from mlkit.exceptions import JobError
+from mlkit import _args
+from mlkit.exceptions import JobArgumentError, JobError
 
 __all__ = ["list_runs", "COLUMNS"]
 
@@ -47,8 +48,7 @@ def list_runs(
     from mlkit import track
     from mlkit.jobs._tracking import JOB_TAG
 
-    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
-        raise JobError(f"last must be a positive integer, but got {last!r}")
+    _args.positive_int("last", last, error=JobArgumentError)
     client = mlflow.MlflowClient(track.tracking_uri())
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)

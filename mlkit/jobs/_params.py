@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlkit.exceptions import JobError
+from mlkit.exceptions import JobArgumentError, JobError
 
 __all__ = [
     "check_name",
@@ -45,17 +45,19 @@ def check_name(name: Any, *, what: str = "parameter") -> str:
     >>> check_name("class")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlkit.exceptions.JobError: parameter name 'class' is a Python keyword: ...
+    mlkit.exceptions.JobArgumentError: parameter name 'class' is a Python keyword: ...
     """
     if not isinstance(name, str):
-        raise JobError(f"{what} names must be strings, but got {name!r} ({type(name).__name__})")
+        raise JobArgumentError(
+            f"{what} names must be strings, but got {name!r} ({type(name).__name__})"
+        )
     if not name.isidentifier():
-        raise JobError(
+        raise JobArgumentError(
             f"{what} name {name!r} is not a Python identifier: use letters, digits and "
             "underscores, not starting with a digit (papermill pastes names into code as they are)"
         )
     if keyword.iskeyword(name):
-        raise JobError(
+        raise JobArgumentError(
             f"{what} name {name!r} is a Python keyword: rename the variable in the notebook's "
             f"parameters cell (e.g. {name}_)"
         )
@@ -71,7 +73,7 @@ def check_value(value: Any, where: str) -> None:
     >>> check_value({1: "x"}, "p")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlkit.exceptions.JobError: p: dict keys must be strings, but got 1 (int); ...
+    mlkit.exceptions.JobArgumentError: p: dict keys must be strings, but got 1 (int); ...
     """
     if isinstance(value, _SCALARS):
         return
@@ -82,7 +84,7 @@ def check_value(value: Any, where: str) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise JobError(
+                raise JobArgumentError(
                     f"{where}: dict keys must be strings, but got {key!r} ({type(key).__name__}); "
                     "quote the key in YAML"
                 )
@@ -91,7 +93,7 @@ def check_value(value: Any, where: str) -> None:
     hint = ""
     if type(value).__name__ in ("date", "datetime"):
         hint = f"; quote it in YAML ('{value}') to pass a string"
-    raise JobError(
+    raise JobArgumentError(
         f"{where} = {value!r} has type {type(value).__name__}, which cannot be passed to a "
         f"notebook exactly: use numbers, strings, booleans, null, lists or dicts{hint}"
     )
@@ -126,18 +128,20 @@ def validate_parameters(
     >>> validate_parameters({"lr": 0.1}, declared=["learning_rate"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlkit.exceptions.JobError: unknown parameter 'lr': the notebook's parameters cell declares ...
+    mlkit.exceptions.JobArgumentError: unknown parameter 'lr': the notebook's parameters cell ...
     """
     if parameters is None:
         return {}
     if not isinstance(parameters, Mapping):
-        raise JobError(f"parameters must be a dict of name -> value, but got {parameters!r}")
+        raise JobArgumentError(
+            f"parameters must be a dict of name -> value, but got {parameters!r}"
+        )
     out: dict[str, Any] = {}
     known = sorted(declared) if declared is not None else None
     for name, value in parameters.items():
         check_name(name)
         if known is not None and name not in known:
-            raise JobError(
+            raise JobArgumentError(
                 f"unknown parameter {name!r}: the notebook's parameters cell declares "
                 f"{', '.join(known) or 'nothing'}; fix the name or add it to that cell"
             )
@@ -184,7 +188,7 @@ def parse_assignments(pairs: Iterable[Sequence[str]] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs or ():
         if len(pair) != 2:
-            raise JobError(f"-p expects NAME VALUE, but got {list(pair)!r}")
+            raise JobArgumentError(f"-p expects NAME VALUE, but got {list(pair)!r}")
         name, raw = pair
         out[check_name(name)] = parse_value(raw)
     return out
@@ -259,10 +263,12 @@ def parse_grid(items: Iterable[str] | None) -> dict[str, list[Any]]:
     for item in items or ():
         name, sep, raw = item.partition("=")
         if not sep or not raw:
-            raise JobError(f"--grid expects NAME=V1,V2,..., but got {item!r}")
+            raise JobArgumentError(f"--grid expects NAME=V1,V2,..., but got {item!r}")
         name = check_name(name.strip())
         if name in grid:
-            raise JobError(f"--grid names {name!r} twice: give all its values once, e.g. {item}")
+            raise JobArgumentError(
+                f"--grid names {name!r} twice: give all its values once, e.g. {item}"
+            )
         grid[name] = [parse_value(v.strip()) for v in raw.split(",")]
     return grid
 
@@ -277,19 +283,19 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
      {'lr': 0.01, 'depth': 4}, {'lr': 0.01, 'depth': 6}]
     """
     if not isinstance(grid, Mapping) or not grid:
-        raise JobError(f"a sweep needs a grid of name -> list of values, but got {grid!r}")
+        raise JobArgumentError(f"a sweep needs a grid of name -> list of values, but got {grid!r}")
     names = list(grid)
     columns = []
     for name in names:
         values = grid[name]
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise JobError(
+            raise JobArgumentError(
                 f"grid values for {name!r} must be a list, but got {values!r}: "
                 f"write {{{name!r}: [{values!r}]}} for a single value"
             )
         values = list(values)
         if not values:
-            raise JobError(f"grid {name!r} has no values: give at least one")
+            raise JobArgumentError(f"grid {name!r} has no values: give at least one")
         columns.append(values)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*columns)]
 

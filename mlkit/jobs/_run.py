@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlkit import _args
 from mlkit._display import wants_progress
-from mlkit.exceptions import JobError, JobExecutionError, JobStoppedError, JobTimeoutError
+from mlkit.exceptions import (
+    JobArgumentError,
+    JobError,
+    JobExecutionError,
+    JobStoppedError,
+    JobTimeoutError,
+)
 from mlkit.jobs._execute import JobOutcome, JobSpec, default_cwd, execute, kernel_env, prepare
 from mlkit.jobs._outputs import job_output
 from mlkit.jobs._params import load_params_file
@@ -125,11 +131,8 @@ def check_timeout(value: float | None, name: str) -> float | None:
     """None or a positive number of seconds; anything else is a :class:`JobError`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value > 0
-    ):
-        raise JobError(f"{name} must be a positive number of seconds, but got {value!r}")
-    return float(value)
+    return _args.positive_number(name, value, unit="seconds", finite=True,
+                                 error=JobArgumentError, what_to_do="or None for no limit")
 
 
 def merge_parameters(

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlkit._display import in_kernel, wants_progress
-from mlkit.exceptions import JobError
+from mlkit.exceptions import JobArgumentError
 from mlkit.jobs._execute import (
     JobOutcome,
     JobSpec,
@@ -163,7 +163,7 @@ def sweep(
     fixed_in = merge_parameters(parameters, params_file)
     overlap = sorted(set(fixed_in) & set(grid))
     if overlap:
-        raise JobError(
+        raise JobArgumentError(
             f"{', '.join(map(repr, overlap))} is both a fixed parameter and swept in the grid: "
             "give it in one place only"
         )

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _args
 from mlkit._fs import atomic_write
 from mlkit._imports import require
-from mlkit.exceptions import ConfigError, DataError, TrackingError
+from mlkit.exceptions import ConfigArgumentError, ConfigError, DataError, TrackingError
 from mlkit.monitor import _scan
 
 # Engines are optional extras: require() names the extra to install when one is missing.
@@ -282,9 +283,7 @@ def default_features(df: Any) -> list[str]:
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, but got {value!r}")
-    return int(value)
+    return _args.integer(name, value, low=low, error=ConfigArgumentError)
 
 
 def check_features(df: Any, features: Sequence[str] | None, what: str) -> list[str]:

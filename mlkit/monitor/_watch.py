@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlkit.exceptions import ConfigError, NoClusterError, NoPredictionsError
+from mlkit import _args
+from mlkit.exceptions import ConfigArgumentError, ConfigError, NoClusterError, NoPredictionsError
 from mlkit.monitor._logs import _check_name, parse_duration, predictions, reference_for
 from mlkit.monitor._profile import ReferenceProfile, load_profile, reference_profile
 
@@ -292,10 +293,8 @@ def watch(
     window = parse_duration(since, "since") if since is not None else interval
     if on_drift is not None and not callable(on_drift):
         raise ConfigError(f"on_drift must be callable, but got {on_drift!r}")
-    if max_checks is not None and (
-        isinstance(max_checks, bool) or not isinstance(max_checks, int) or max_checks < 1
-    ):
-        raise ConfigError(f"max_checks must be a positive integer, but got {max_checks!r}")
+    if max_checks is not None:
+        _args.positive_int("max_checks", max_checks, error=ConfigArgumentError)
     from mlkit.monitor._drift import check_thresholds
 
     check_thresholds(thresholds)

@@ -17,15 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from mlkit.exceptions import ConfigError
+from mlkit import _args
+from mlkit.exceptions import ConfigArgumentError, ConfigError
 
 __all__ = ["Sizes"]
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, but got {value!r}")
-    return value
+    return _args.positive_int(name, value, error=ConfigArgumentError)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlkit import config
+from mlkit import _args, config
 from mlkit._fs import atomic_write
-from mlkit.exceptions import ServeError
+from mlkit.exceptions import ServeArgumentError, ServeError
 from mlkit.serve import _registry
 from mlkit.serve._models import ModelRef, default_name
 from mlkit.serve._server import Server, _launch, _terminate, _unique_name, _wait_ready
@@ -81,20 +81,15 @@ def parse_duration(value: Any) -> float | None:
 def check_gateway_args(replicas: Any, max_batch_rows: Any, max_wait_ms: Any,
                        max_body_bytes: Any, api_keys: Any, host: str) -> bool:
     """Validate the gateway's arguments; returns whether API keys are required."""
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 64:
-        raise ServeError(f"replicas must be an integer in 1..64, got {replicas!r}")
-    if not isinstance(max_batch_rows, int) or isinstance(max_batch_rows, bool) \
-            or max_batch_rows < 1:
-        raise ServeError(f"max_batch_rows must be a positive integer, got {max_batch_rows!r}")
-    if not isinstance(max_wait_ms, (int, float)) or isinstance(max_wait_ms, bool) \
+    _args.int_in("replicas", replicas, 1, 64, error=ServeArgumentError)
+    _args.positive_int("max_batch_rows", max_batch_rows, error=ServeArgumentError)
+    wait_rule = "a number of milliseconds in 0..1000"
+    if not isinstance(max_wait_ms, int | float) or isinstance(max_wait_ms, bool) \
             or not 0 <= max_wait_ms <= 1000:
-        raise ServeError(f"max_wait_ms must be a number of milliseconds in 0..1000, got "
-                         f"{max_wait_ms!r}")
-    if not isinstance(max_body_bytes, int) or isinstance(max_body_bytes, bool) \
-            or max_body_bytes < 1024:
-        raise ServeError(f"max_body_bytes must be an integer >= 1024, got {max_body_bytes!r}")
-    if api_keys not in (None, True, False):
-        raise ServeError(f"api_keys must be True, False or None (automatic), got {api_keys!r}")
+        raise _args.fail("max_wait_ms", max_wait_ms, wait_rule, error=ServeArgumentError)
+    _args.integer("max_body_bytes", max_body_bytes, low=1024, error=ServeArgumentError)
+    _args.one_of("api_keys", api_keys, [None, True, False], error=ServeArgumentError,
+                 what_to_do="None decides by the address the gateway binds")
     if api_keys is False and host not in _LOOPBACK:
         raise ServeError(
             f"a gateway bound to {host!r} is reachable from other machines and must check API "
@@ -117,10 +112,9 @@ def cluster_placement(replicas: Any) -> tuple[str, list[str]]:
     from mlkit.cluster import get_client
     from mlkit.exceptions import NoClusterError
 
-    if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)
-                                 or not 1 <= replicas <= 64):
-        raise ServeError(f"replicas must be an integer in 1..64 (or None: one per worker), "
-                         f"got {replicas!r}")
+    if replicas is not None:
+        _args.int_in("replicas", replicas, 1, 64, error=ServeArgumentError,
+                     what_to_do="or None: one per worker")
     try:
         client = get_client()
     except NoClusterError:

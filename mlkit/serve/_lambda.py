@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlkit.exceptions import ServeError
+from mlkit import _args
+from mlkit.exceptions import ServeArgumentError, ServeError
 
 __all__ = ["lambda_package", "PYTHON_VERSIONS", "BASES"]
 
@@ -87,15 +88,13 @@ handler = create_handler(
 
 
 def _check_options(python: Any, base: Any, max_body_bytes: Any) -> None:
-    if base not in BASES:
-        raise ServeError(f"base must be one of {list(BASES)}, got {base!r}")
-    if python is not None and python not in PYTHON_VERSIONS:
-        raise ServeError(f"python must be one of {list(PYTHON_VERSIONS)} (the Lambda Python "
-                         f"versions mlkit packages for), got {python!r}")
-    if not isinstance(max_body_bytes, int) or isinstance(max_body_bytes, bool) \
-            or not 1024 <= max_body_bytes <= _LAMBDA_MAX_PAYLOAD:
-        raise ServeError(f"max_body_bytes must be an integer from 1024 to {_LAMBDA_MAX_PAYLOAD} "
-                         f"(Lambda's own request limit), got {max_body_bytes!r}")
+    _args.one_of("base", base, BASES, error=ServeArgumentError)
+    if python is not None:
+        _args.one_of("python", python, PYTHON_VERSIONS, error=ServeArgumentError,
+                     what_to_do="the Lambda Python versions mlkit packages for")
+    _args.integer("max_body_bytes", max_body_bytes, low=1024, high=_LAMBDA_MAX_PAYLOAD,
+                  rule=f"an integer from 1024 to {_LAMBDA_MAX_PAYLOAD}", error=ServeArgumentError,
+                  what_to_do="Lambda's own request limit")
 
 
 def _copy_model(ref: Any, dest: Path, tracking_uri: str) -> None:

@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlkit import config
-from mlkit.exceptions import ServeError
+from mlkit import _args, config
+from mlkit.exceptions import ServeArgumentError, ServeError
 from mlkit.serve import _registry
 from mlkit.serve._models import NAME_RE, ModelRef, default_name, resolve
 
@@ -450,23 +450,18 @@ def _unique_name(base: str, taken: set[str]) -> str:
 
 def _check_args(port: Any, host: Any, workers: Any, name: Any, flush_every: Any,
                 flush_seconds: Any, timeout: Any) -> None:
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ServeError(f"port must be an integer in 0..65535 (0 picks a free one), got {port!r}")
+    _args.int_in("port", port, 0, 65535, error=ServeArgumentError, what_to_do="0 picks a free one")
     if not isinstance(host, str) or not host:
-        raise ServeError(f"host must be an address such as '127.0.0.1', got {host!r}")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ServeError(f"workers must be a positive integer, got {workers!r}")
+        raise _args.fail("host", host, "an address such as '127.0.0.1'", error=ServeArgumentError)
+    _args.positive_int("workers", workers, error=ServeArgumentError)
     if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
         raise ServeError(
             f"name must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
             f"digit), got {name!r}"
         )
-    if not isinstance(flush_every, int) or flush_every < 1:
-        raise ServeError(f"flush_every must be a positive integer, got {flush_every!r}")
-    if not isinstance(flush_seconds, (int, float)) or flush_seconds <= 0:
-        raise ServeError(f"flush_seconds must be a positive number, got {flush_seconds!r}")
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ServeError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    _args.positive_int("flush_every", flush_every, error=ServeArgumentError)
+    _args.positive_number("flush_seconds", flush_seconds, unit="seconds", error=ServeArgumentError)
+    _args.positive_number("timeout", timeout, unit="seconds", error=ServeArgumentError)
 
 
 def _model_folder(ref: ModelRef, dst: Path, tracking_uri: str) -> str:

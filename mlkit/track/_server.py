@@ -48,9 +48,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlkit import config
+from mlkit import _args, config
 from mlkit._fs import atomic_write
-from mlkit.exceptions import TrackingError
+from mlkit.exceptions import TrackingArgumentError, TrackingError
 from mlkit.serve._server import Server
 
 __all__ = ["TrackingServer", "serve_tracking", "stop_tracking", "tracking_server", "NAME"]
@@ -108,15 +108,13 @@ def _check_bind(host: str, port: int) -> None:
 
 
 def _check_args(host: Any, port: Any, auth: Any, timeout: Any) -> None:
+    bad = TrackingArgumentError
     if host is not None and (not isinstance(host, str) or not host.strip()):
-        raise TrackingError(f"host must be an address such as '127.0.0.1', got {host!r}")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise TrackingError(f"port must be an integer in 0..65535 (0 picks a free one), "
-                            f"got {port!r}")
+        raise _args.fail("host", host, "an address such as '127.0.0.1'", error=bad)
+    _args.int_in("port", port, 0, 65535, error=bad, what_to_do="0 picks a free one")
     if auth is not None and not isinstance(auth, bool):
-        raise TrackingError(f"auth must be True, False or None (automatic), got {auth!r}")
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise TrackingError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        raise _args.fail("auth", auth, "True, False or None (automatic)", error=bad)
+    _args.positive_number("timeout", timeout, unit="seconds", error=bad)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -22,7 +22,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlkit.exceptions import ConfigError
+from mlkit import _args
+from mlkit.exceptions import ConfigArgumentError, ConfigError
 
 __all__ = ["recall_at_k", "ndcg_at_k"]
 
@@ -46,8 +47,7 @@ def _as_mapping(value: Any, what: str) -> Mapping[Any, Iterable[Any]]:
 
 
 def _check(recommended: Any, relevant: Any, k: int) -> tuple[Mapping, dict[Any, set]]:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    _args.positive_int("k", k, error=ConfigArgumentError)
     rec = _as_mapping(recommended, "recommended")
     rel = {u: set(items) for u, items in _as_mapping(relevant, "relevant").items()}
     rel = {u: items for u, items in rel.items() if items}

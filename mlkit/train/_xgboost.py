@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from mlkit import _args
 from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS
-from mlkit.exceptions import ConfigError, DataError, TrainingError
+from mlkit.exceptions import ConfigArgumentError, ConfigError, DataError, TrainingError
 from mlkit.train import _checkpoint, _preprocess
 from mlkit.train._channel import Channel
 from mlkit.train._devices import workers_have_gpus
@@ -182,8 +183,7 @@ def _log_into_run(run_id: str | None, tracking_uri: str | None, kwargs: dict[str
 def _check_int(name: str, value: Any, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, but got {value!r}")
+    _args.positive_int(name, value, error=ConfigArgumentError)
 
 
 def _as_dask(frame: Any, what: str, npartitions: int) -> dd.DataFrame:

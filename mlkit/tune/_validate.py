@@ -1,7 +1,8 @@
 """Argument checks for :func:`mlkit.tune.tune`, run before anything touches a storage.
 
-Every check raises one :class:`~mlkit.exceptions.TuneError` that states the rule, the value and
-what to do, in the manner of Optuna's own validation messages.
+Every check raises one :class:`~mlkit.exceptions.TuneArgumentError` (an ``ArgumentError`` and a
+``TuneError``) that states the rule, the value and what to do, in the manner of Optuna's own
+validation messages (:mod:`mlkit._args`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlkit.exceptions import TuneError
+from mlkit import _args
+from mlkit.exceptions import TuneArgumentError
 
 __all__ = [
     "check_objective",
@@ -33,7 +35,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 def check_objective(objective: Any) -> Callable[..., Any]:
     """The objective must be a callable that accepts exactly one positional argument."""
     if not callable(objective):
-        raise TuneError(
+        raise TuneArgumentError(
             f"objective must be a function taking one argument (the trial), but got "
             f"{type(objective).__name__} {_short(objective)}: define `def objective(trial): ...`"
         )
@@ -45,7 +47,7 @@ def check_objective(objective: Any) -> Callable[..., Any]:
         sig.bind(object())
     except TypeError as exc:
         name = getattr(objective, "__name__", type(objective).__name__)
-        raise TuneError(
+        raise TuneArgumentError(
             f"objective {name}{sig} cannot be called as {name}(trial) ({exc}): it must take "
             "exactly one argument, the Optuna trial, e.g. `def objective(trial): ...`"
         ) from None
@@ -53,9 +55,7 @@ def check_objective(objective: Any) -> Callable[..., Any]:
 
 
 def check_n_trials(n_trials: Any) -> int:
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
-        raise TuneError(f"n_trials must be a positive integer, but got n_trials={n_trials!r}")
-    return int(n_trials)
+    return _args.positive_int("n_trials", n_trials, error=TuneArgumentError)
 
 
 def directions(direction: Any) -> list[str]:
@@ -63,13 +63,15 @@ def directions(direction: Any) -> list[str]:
     single = isinstance(direction, str) or not isinstance(direction, Sequence)
     items = [direction] if single else list(direction)
     if not items:
-        raise TuneError("direction must not be empty: use 'minimize', 'maximize' or a list of them")
+        raise TuneArgumentError(
+            "direction must not be empty: use 'minimize', 'maximize' or a list of them"
+        )
     out = []
     for d in items:
         name = getattr(d, "name", d)  # optuna.study.StudyDirection
         text = name.lower() if isinstance(name, str) else None
         if text not in _DIRECTIONS:
-            raise TuneError(
+            raise TuneArgumentError(
                 f"direction must be 'minimize' or 'maximize' (or a list of them for a "
                 f"multi-objective study), but got {d!r}"
             )
@@ -80,36 +82,27 @@ def directions(direction: Any) -> list[str]:
 def check_timeout(timeout: Any) -> float | None:
     if timeout is None:
         return None
-    # `not timeout > 0` also rejects NaN
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise TuneError(
-            f"timeout must be a positive number of seconds or None, but got {timeout!r}"
-        )
-    return float(timeout)
+    return _args.positive_number("timeout", timeout, unit="seconds", error=TuneArgumentError,
+                                 what_to_do="or None for no time limit")
 
 
 def check_concurrency(concurrency: Any) -> int | None:
     if concurrency is None:
         return None
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise TuneError(
-            f"concurrency must be a positive integer (trials running at once) or None for every "
-            f"worker thread, but got {concurrency!r}"
-        )
-    return concurrency
+    return _args.positive_int("concurrency", concurrency, error=TuneArgumentError,
+                              what_to_do="it counts trials running at once; None runs one per "
+                              "worker thread")
 
 
 def check_retries(retries: Any) -> int:
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise TuneError(f"retries must be an integer >= 0, but got {retries!r}")
-    return retries
+    return _args.non_negative_int("retries", retries, error=TuneArgumentError)
 
 
 def check_catch(catch: Any) -> tuple[type[BaseException], ...]:
     items = catch if isinstance(catch, (tuple, list)) else (catch,)
     for c in items:
         if not (isinstance(c, type) and issubclass(c, BaseException)):
-            raise TuneError(
+            raise TuneArgumentError(
                 f"catch must be an exception class or a tuple of them (e.g. catch=(ValueError,)), "
                 f"but got {catch!r}"
             )
@@ -118,7 +111,7 @@ def check_catch(catch: Any) -> tuple[type[BaseException], ...]:
 
 def check_on(on: Any) -> str:
     if on not in ("workers", "client"):
-        raise TuneError(
+        raise TuneArgumentError(
             f"on must be 'workers' (each trial is one task on a worker) or 'client' (trials run "
             f"in threads here and may use the whole cluster), but got {on!r}"
         )
@@ -129,7 +122,7 @@ def check_study_name(name: Any) -> str | None:
     if name is None:
         return None
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise TuneError(
+        raise TuneArgumentError(
             f"study_name must be 1-128 letters, digits, '_', '-' or '.', starting with a letter or "
             f"digit, but got {name!r}"
         )

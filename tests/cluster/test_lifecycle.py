@@ -57,9 +57,10 @@ def test_only_loopback_sockets_are_opened(cluster):
 @pytest.mark.parametrize(
     "kwargs, text",
     [
-        ({"workers": -1}, "workers must be >= 1, but got -1"),
-        ({"workers": "two"}, "workers must be a positive integer"),
-        ({"threads_per_worker": 0}, "threads_per_worker must be >= 1"),
+        ({"workers": -1}, "workers must be a positive integer, but got workers=-1"),
+        ({"workers": "two"}, "workers must be a positive integer, but got workers='two'"),
+        ({"threads_per_worker": 0},
+         "threads_per_worker must be a positive integer, but got threads_per_worker=0"),
         ({"memory_limit": "lots"}, "memory_limit='lots' is not a size"),
         ({"cluster": "SLURMCluster"}, "dotted class path"),
     ],

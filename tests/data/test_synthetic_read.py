@@ -78,8 +78,8 @@ def test_synthetic_existing_path_rules(tmp_path, cluster):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"rows": 0}, "rows must be an integer >= 1, but got 0"),
-        ({"features": 2.5}, "features must be an integer >= 1, but got 2.5"),
+        ({"rows": 0}, "rows must be an integer >= 1, but got rows=0"),
+        ({"features": 2.5}, "features must be an integer >= 1, but got features=2.5"),
         ({"task": "ranking"}, "task must be 'classification' or 'regression', but got 'ranking'"),
         ({"missing": 1.5}, r"missing must be a fraction in \[0, 1\), but got 1.5"),
         ({"partitions": 11}, "partitions=11 exceeds rows=10"),

@@ -62,7 +62,7 @@ def test_pandas_inputs_a_frame_of_ranked_columns_and_a_series_of_lists():
 
 
 def test_bad_arguments_are_one_clear_error():
-    with pytest.raises(ConfigError, match="k must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="k must be a positive integer, but got k=0"):
         mlkit.train.recall_at_k({1: [1]}, {1: [1]}, k=0)
     with pytest.raises(ConfigError, match="no user with a relevant item"):
         mlkit.train.ndcg_at_k({1: [1]}, {1: []}, k=3)

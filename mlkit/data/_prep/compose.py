@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _args
 from mlkit._imports import require
 from mlkit.data._prep.base import Passes, Transformer, is_dask
-from mlkit.exceptions import ConfigError, DataError
+from mlkit.exceptions import ConfigArgumentError, ConfigError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
 if TYPE_CHECKING:  # the checker reads the engines' own types
@@ -323,10 +324,8 @@ def make_preprocessor(
 
     scalers = {"standard": StandardScaler, "minmax": MinMaxScaler, "none": None}
     encoders = {"onehot": OneHotEncoder, "ordinal": OrdinalEncoder}
-    if numeric not in scalers:
-        raise ConfigError(f"numeric must be one of {list(scalers)}, but got {numeric!r}")
-    if categorical not in encoders:
-        raise ConfigError(f"categorical must be one of {list(encoders)}, but got {categorical!r}")
+    _args.one_of("numeric", numeric, scalers, error=ConfigArgumentError)
+    _args.one_of("categorical", categorical, encoders, error=ConfigArgumentError)
     missing = [c for c in exclude if c not in df.columns]
     if missing:
         raise DataError(f"exclude names column(s) {missing} that the data lacks")

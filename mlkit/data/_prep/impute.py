@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _args
 from mlkit._imports import require
 from mlkit.data._prep.base import (
     Passes,
@@ -14,7 +15,7 @@ from mlkit.data._prep.base import (
     numeric_block,
 )
 from mlkit.data._prep.median import exact_medians
-from mlkit.exceptions import ConfigError, DataError
+from mlkit.exceptions import ConfigArgumentError, DataError
 
 # Engines are optional extras: require() names the extra to install when one is missing.
 if TYPE_CHECKING:  # the checker reads the engines' own types
@@ -74,11 +75,8 @@ class SimpleImputer(Transformer):
         self.fill_value = fill_value
 
     def _check(self, dtypes: pd.Series) -> None:
-        if self.strategy not in _STRATEGIES:
-            raise ConfigError(
-                f"SimpleImputer: strategy must be one of {list(_STRATEGIES)}, "
-                f"but got {self.strategy!r}"
-            )
+        _args.one_of("strategy", self.strategy, _STRATEGIES, error=ConfigArgumentError,
+                     what_to_do="pick one of SimpleImputer's strategies")
         if self.strategy in ("mean", "median"):
             check_numeric_dtypes(dtypes, f"SimpleImputer(strategy={self.strategy!r})")
         self.numeric_ = np.asarray(
