@@ -103,7 +103,36 @@ class NoPredictionsError(DataError):
 
 
 class TrainingError(MlkitError):
-    """Distributed training failed (a lost worker, a collective timeout, a crashed rank)."""
+    """Distributed training failed (a lost worker, a collective timeout, a crashed rank).
+
+    Attributes
+    ----------
+    lost_workers : list of str
+        Addresses of the workers that left the cluster during training (empty when none did).
+    ranks : list of int
+        The ranks that failed or whose worker was lost (empty when not known).
+    step : int or None
+        The last step reported before the failure (the boosting round for xgboost, the
+        ``ctx.report`` step for torch); None when none was reported.
+    checkpoint_dir : str or None
+        Where the last checkpoint lies (continue from it with ``resume=True``); None without
+        checkpoints.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lost_workers: list[str] | None = None,
+        ranks: list[int] | None = None,
+        step: int | None = None,
+        checkpoint_dir: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.lost_workers = list(lost_workers or [])
+        self.ranks = list(ranks or [])
+        self.step = step
+        self.checkpoint_dir = checkpoint_dir
 
 
 class TuneError(MlkitError):

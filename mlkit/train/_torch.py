@@ -97,12 +97,18 @@ def _root_cause(errors: list[tuple[int, BaseException]]) -> tuple[int, BaseExcep
     return errors[0]
 
 
-def _lost_error(gone: list[str], addrs: list[str]) -> TrainingError:
+def _last_step(history: list[dict[str, Any]]) -> int | None:
+    return int(history[-1]["step"]) if history else None
+
+
+def _lost_error(gone: list[str], addrs: list[str], history: list[dict[str, Any]]
+                ) -> TrainingError:
     ranks = [addrs.index(w) for w in gone if w in addrs]
     return TrainingError(
         f"worker(s) {gone} (rank {ranks}) left the cluster during training; the other ranks "
         "were stopped. Save checkpoints with ctx.save_checkpoint and run again with "
-        "resume=True to continue"
+        "resume=True to continue",
+        lost_workers=gone, ranks=ranks, step=_last_step(history),
     )
 
 
@@ -151,7 +157,7 @@ def _follow(
         monitor.settle(lambda: done(gone), timeout)
         client.cancel(futures)
         bar.close("failed")
-        raise _lost_error(gone, addrs) from None
+        raise _lost_error(gone, addrs, monitor.history) from None
     if failures():
         channel.stop(addrs)
         # A rank on a dead worker never finishes: wait only for the others.
@@ -161,12 +167,13 @@ def _follow(
         client.cancel(futures)
         bar.close("failed")
         if gone:  # the peers' connection errors are a consequence of the lost worker
-            raise _lost_error(gone, addrs)
+            raise _lost_error(gone, addrs, monitor.history)
         rank, exc = _root_cause(errors)
         if isinstance(exc, MlkitError):
             raise exc
         raise TrainingError(
-            f"rank {rank} (worker {addrs[rank]}) failed: {type(exc).__name__}: {exc}"
+            f"rank {rank} (worker {addrs[rank]}) failed: {type(exc).__name__}: {exc}",
+            ranks=[rank], step=_last_step(monitor.history),
         ) from exc
     failures()  # collect every result
     metric_log.flush(force=True)

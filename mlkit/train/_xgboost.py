@@ -240,7 +240,8 @@ def _importance(booster: xgb.Booster, columns: list[str]) -> pd.Series:
 
 
 def _training_error(
-    exc: BaseException, lost: list[str], folder: Path | str | None
+    exc: BaseException, lost: list[str], folder: Path | str | None, workers: list[str],
+    history: list[dict[str, Any]],
 ) -> TrainingError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = f"xgboost training failed: {first}"
@@ -254,7 +255,13 @@ def _training_error(
         if folder
         else ". Pass checkpoint_every=K to be able to continue with resume=True after a failure"
     )
-    return TrainingError(text + hint)
+    return TrainingError(
+        text + hint,
+        lost_workers=lost,
+        ranks=[workers.index(w) for w in lost if w in workers],
+        step=int(history[-1]["step"]) if history else None,
+        checkpoint_dir=str(folder) if folder else None,
+    )
 
 
 def xgboost(
@@ -530,12 +537,14 @@ def _fit(
             monitor.settle(finished, timeout)
             bar.close("failed")
             cause = box.get("error")
-            raise _training_error(cause or lost, lost.workers, folder) from cause
+            raise _training_error(cause or lost, lost.workers, folder, workers,
+                                  monitor.history) from cause
         if "error" in box:
             metric_log.flush(force=True)
             bar.close("failed")
             gone = monitor.lost_workers()  # a lost worker explains the peers' socket errors
-            raise _training_error(box["error"], gone, folder) from box["error"]
+            raise _training_error(box["error"], gone, folder, workers,
+                                  monitor.history) from box["error"]
         out = box["out"]
         booster = out["booster"]
         history = merge_history(meta["history"], out["history"])

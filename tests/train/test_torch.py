@@ -170,8 +170,9 @@ def test_failing_rank_is_one_training_error_and_workers_stay_usable(cluster):
         for _ in ctx.batches(10, target="y"):
             pass
 
-    with pytest.raises(TrainingError, match=r"rank 1 .*ValueError: bad batch on rank 1"):
+    with pytest.raises(TrainingError, match=r"rank 1 .*ValueError: bad batch on rank 1") as err:
         mlkit.train.torch(train_fn, data=_data(100), progress=False, timeout=30, name="boom")
+    assert (err.value.ranks, err.value.lost_workers) == ([1], [])
     assert [r.info.status for r in _runs() if r.info.run_name == "boom"] == ["FAILED"]
     # the process groups were destroyed: a new job on the same workers runs
     res = mlkit.train.torch(lambda ctx: ctx.world_size * 10 + ctx.rank, progress=False,
@@ -250,9 +251,12 @@ def test_killed_worker_is_a_training_error_within_the_bound(fresh_cluster):
 
     bound = 30
     start = time.monotonic()
-    with pytest.raises(TrainingError, match=r"\(rank \[1\]\) left the cluster during training"):
+    with pytest.raises(TrainingError,
+                       match=r"\(rank \[1\]\) left the cluster during training") as err:
         mlkit.train.torch(train_fn, data=_data(200), epochs=1000, timeout=bound,
                           progress=False, name="lost")
+    assert err.value.ranks == [1] and len(err.value.lost_workers) == 1
+    assert err.value.lost_workers[0] in str(err.value)
     assert time.monotonic() - start < bound + 30
     assert [r.info.status for r in _runs() if r.info.run_name == "lost"] == ["FAILED"]
     fresh_cluster.client.wait_for_workers(2, timeout=60)

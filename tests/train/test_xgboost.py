@@ -152,12 +152,17 @@ def test_checkpoint_resume_equals_uninterrupted(cluster):
     full = mlkit.train.xgboost(ddf, "target", params=params, rounds=20, progress=False,
                                name="full")
 
-    with pytest.raises(TrainingError, match="resume=True"):
+    with pytest.raises(TrainingError, match="resume=True") as caught:
         mlkit.train.xgboost(ddf, "target", params=params, rounds=20, checkpoint_every=5,
                             name="crashy", callbacks=[_FailAt(12)], progress=False)
     failed = [r for r in _runs() if r.info.run_name == "crashy"]
     assert [r.info.status for r in failed] == ["FAILED"]
     folder = mlkit.config.home("checkpoints", "xgboost", "crashy")
+    # structured fields: no worker was lost; rounds up to the failing one were reported
+    err = caught.value
+    assert (err.lost_workers, err.ranks) == ([], [])
+    assert err.step is not None and 10 <= err.step <= 12
+    assert err.checkpoint_dir == str(folder)
     assert sorted(p.name for p in folder.glob("*.ubj")) == ["round-000005.ubj", "round-000010.ubj"]
 
     resumed = mlkit.train.xgboost(ddf, "target", params=params, rounds=20, checkpoint_every=5,
@@ -173,10 +178,15 @@ def test_killed_worker_gives_training_error_within_bound(fresh_cluster):
     ddf = dd.from_pandas(_frame(rows=4000), npartitions=2).persist()
     bound = 30
     start = time.monotonic()
-    with pytest.raises(TrainingError, match="xgboost training failed"):
+    workers = sorted(fresh_cluster.client.scheduler_info(n_workers=-1)["workers"])
+    with pytest.raises(TrainingError, match="xgboost training failed") as caught:
         mlkit.train.xgboost(ddf, "target", params={"objective": "binary:logistic"},
                             rounds=500, timeout=bound, callbacks=[_KillRankAt(5)],
                             progress=False, name="killed")
+    if caught.value.lost_workers:  # the kill was seen as a lost worker (the usual case)
+        assert set(caught.value.lost_workers) <= set(workers)
+        assert len(caught.value.ranks) == len(caught.value.lost_workers)
+    assert caught.value.checkpoint_dir is None
     # 500 rounds would take 25 s of sleeps alone; the failure comes within the bound
     assert time.monotonic() - start < bound + 30
     assert [r.info.status for r in _runs() if r.info.run_name == "killed"] == ["FAILED"]
