@@ -176,9 +176,9 @@ def test_checkpoint_resume_equals_uninterrupted(cluster):
 
 def test_killed_worker_gives_training_error_within_bound(fresh_cluster):
     ddf = dd.from_pandas(_frame(rows=4000), npartitions=2).persist()
+    workers = sorted(fresh_cluster.client.scheduler_info(n_workers=-1)["workers"])
     bound = 30
     start = time.monotonic()
-    workers = sorted(fresh_cluster.client.scheduler_info(n_workers=-1)["workers"])
     with pytest.raises(TrainingError, match="xgboost training failed") as caught:
         mlkit.train.xgboost(ddf, "target", params={"objective": "binary:logistic"},
                             rounds=500, timeout=bound, callbacks=[_KillRankAt(5)],
