@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _torch_fns import TORCH_FNS
 
 
 @pytest.fixture
@@ -55,38 +56,6 @@ def test_batch_scoring_refuses_a_model_store_only_the_client_has(remote):
     assert "--serve-artifacts" in out["message"]
 
 
-# Two ranks of one DDP job, one per worker host (CPU, gloo): a tiny linear model, an epoch a
-# step, a checkpoint per epoch. The rank's data comes from its own seed, so no data moves.
-TORCH_FNS = """
-import socket, torch
-
-def train_ddp(ctx):
-    torch.manual_seed(0)
-    model = ctx.prepare(torch.nn.Linear(3, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    ckpt = ctx.load_checkpoint(model=model, optimizer=opt)
-    start = ckpt["step"] + 1 if ckpt else 0
-    g = torch.Generator().manual_seed(ctx.rank)
-    X = torch.randn(64, 3, generator=g)
-    y = X @ torch.tensor([1.0, -2.0, 0.5])
-    for epoch in range(start, ctx.epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(X).squeeze(-1), y)
-        loss.backward()
-        opt.step()
-        ctx.report(epoch=epoch, loss=ctx.mean(loss.item()))
-        ctx.save_checkpoint(model, opt, step=epoch)
-    return socket.gethostname()
-
-def train_marked(ctx):  # saves checkpoints through train_ddp
-    open("/tmp/ddp-started", "w").close()
-    return train_ddp(ctx)
-
-def train_plain(ctx):  # no checkpoints
-    return [socket.gethostname(), ctx.mean(float(ctx.rank))]
-
-ddp = dict(workers=2, backend="gloo", track=False, progress=False, timeout=60)
-"""
 
 
 def test_torch_ddp_on_two_hosts_checkpoints_in_the_store_and_resume_from_them(remote, net):
