@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 TIME_COLUMN = "_mlkit_time"
+_ROWS_PER_PARTITION = 100_000  # a prediction-log window read on the client, for remote workers
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # pandas.Timedelta would parse most of these, but warns on "d"/"w" (deprecated spellings) and
 # accepts forms like "1 days 02:00"; a strict "<number><unit>" grammar makes errors clearer.
@@ -132,6 +133,12 @@ def predictions(
     NoPredictionsError
         The log folder is missing or holds no request in the window.
 
+    Notes
+    -----
+    The log lives on the client's disk (where the server runs). On a cluster whose workers do
+    not share that disk (one joined with ``connect``), the window is read on the client and
+    handed to the workers with the graph: keep ``since`` to what fits in the client's memory.
+
     Examples
     --------
     >>> live = mlkit.monitor.predictions("churn", since="1h")       # doctest: +SKIP
@@ -176,6 +183,19 @@ def predictions(
     cols = None
     if columns is not None:
         cols = list(dict.fromkeys([*columns, TIME_COLUMN]))
+    from mlkit.cluster._preflight import is_remote
+
+    if is_remote():
+        # The log is on the client's disk (the server runs here): workers on other hosts
+        # cannot read these files, so the window is read here and its rows travel with the
+        # graph, never a lazy frame that fails on a worker.
+        try:
+            table = pads.dataset(files, format="parquet").to_table(columns=cols, filter=expr)
+        except Exception as exc:
+            raise DataError(f"cannot read the prediction log in {folder}: {exc}") from None
+        frame = table.to_pandas()
+        return dd.from_pandas(frame, npartitions=min(len(files), 1 + n // _ROWS_PER_PARTITION),
+                              sort=False)
     return dd.read_parquet(files, columns=cols, filters=filters or None)
 
 

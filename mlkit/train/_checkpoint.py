@@ -30,7 +30,7 @@ from mlkit.exceptions import ConfigError
 __all__ = [
     "folder", "local_folder", "write_atomic", "latest", "prune", "clear", "step_of", "as_where",
     "join", "glob",
-    "exists", "read_text", "local_copy", "with_suffix",
+    "exists", "read_text", "local_copy", "with_suffix", "use_options",
 ]
 
 Where = Path | str  # a local folder, or a URL in the shared store
@@ -40,12 +40,29 @@ def _is_url(where: Any) -> bool:
     return isinstance(where, str) and "://" in where and not where.startswith("file://")
 
 
+# fsspec options for folders in the shared store, as the client handed them to this process
+# (a worker does not see the notebook's MLKIT_STORE_OPTIONS): URL prefix -> options.
+_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def use_options(prefix: str, options: dict[str, Any]) -> None:
+    """Use ``options`` for every URL under ``prefix`` in this process (a worker's copy of the
+    client's ``MLKIT_STORE_OPTIONS``)."""
+    if options and _is_url(prefix):
+        _OPTIONS[prefix.rstrip("/")] = dict(options)
+
+
 def _fs(where: str) -> tuple[Any, str]:
     from fsspec.core import url_to_fs
 
     from mlkit import _store
 
-    return url_to_fs(where, **(_store.options() if where.startswith(_store.url() or "\0") else {}))
+    if where.startswith(_store.url() or "\0"):
+        return url_to_fs(where, **_store.options())
+    for prefix, options in _OPTIONS.items():
+        if where.startswith(prefix):
+            return url_to_fs(where, **options)
+    return url_to_fs(where)
 
 
 def as_where(text: str | Path) -> Where:

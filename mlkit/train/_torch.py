@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS, cancel
-from mlkit.exceptions import ConfigError, DataError, MlkitError, TrainingError
+from mlkit.exceptions import ClientOnlyPathError, ConfigError, DataError, MlkitError, TrainingError
 from mlkit.train import _checkpoint
 from mlkit.train._channel import Channel
 from mlkit.train._devices import workers_have_gpus
@@ -55,16 +55,22 @@ class TorchResult:
         Rank 0's ``ctx.report`` calls, one row per step.
     run_id : str or None
         The job's MLflow run.
-    checkpoint : pathlib.Path or None
-        The newest checkpoint the job wrote (load it with ``ctx.load_checkpoint(path)``).
+    checkpoint_dir : pathlib.Path, str or None
+        The job's checkpoint folder: ``<mlkit home>/checkpoints/torch/<name>`` (a Path) when the
+        workers share the client's disk; on a remote cluster the same place in the shared store
+        or the tracking server's artifact store (a URL string); None on a remote cluster with
+        neither (then the job could not save checkpoints).
+    checkpoint : pathlib.Path, str or None
+        The newest checkpoint the job wrote (load it with ``ctx.load_checkpoint(path)``): a Path
+        or a URL string, like ``checkpoint_dir``; None when it wrote none.
     """
 
     value: Any
     values: list[Any]
     history: pd.DataFrame
     run_id: str | None
-    checkpoint_dir: Path
-    checkpoint: Path | None
+    checkpoint_dir: Path | str | None
+    checkpoint: Path | str | None
     workers: list[str] = field(default_factory=list)
     backend: str = "gloo"
     strategy: str = "ddp"
@@ -72,6 +78,53 @@ class TorchResult:
     @property
     def world_size(self) -> int:
         return len(self.workers)
+
+
+_CHECKPOINT_NAMES = frozenset({"save_checkpoint", "checkpoint_dir"})
+
+
+def _uses_checkpoints(fn: Any, depth: int = 3) -> bool:
+    """Whether ``train_fn`` (or a function it calls, looked up by name in its module, a few
+    levels deep) mentions ``ctx.save_checkpoint`` / ``ctx.checkpoint_dir``: such a job needs a
+    checkpoint folder every rank reaches, so its absence is refused before training starts."""
+    import functools
+    import inspect
+    import types
+
+    seen: set[int] = set()
+
+    def visit(obj: Any, level: int) -> bool:
+        if isinstance(obj, functools.partial):
+            obj = obj.func
+        if isinstance(obj, types.MethodType):
+            obj = obj.__func__
+        if not isinstance(obj, types.FunctionType):
+            call = inspect.getattr_static(type(obj), "__call__", None)  # a callable object
+            if not isinstance(call, types.FunctionType):
+                return False
+            obj = call
+        if id(obj) in seen:
+            return False
+        seen.add(id(obj))
+        codes = [obj.__code__]
+        names: set[str] = set()
+        while codes:  # the function and the functions, lambdas, classes defined inside it
+            code = codes.pop()
+            names.update(code.co_names)
+            codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        if names & _CHECKPOINT_NAMES:
+            return True
+        if level <= 0:
+            return False
+        scope = {**obj.__globals__}
+        for cell, var in zip(obj.__closure__ or (), obj.__code__.co_freevars, strict=False):
+            try:
+                scope[var] = cell.cell_contents
+            except ValueError:  # an empty cell
+                pass
+        return any(visit(scope[n], level - 1) for n in names if n in scope)
+
+    return visit(fn, depth)
 
 
 def _free_port(host: str) -> int:
@@ -275,7 +328,11 @@ def torch(
     params : dict, optional
         Hyperparameters: ``ctx.params`` on every rank, and logged to MLflow.
     name : str
-        MLflow run name and checkpoint folder (``<mlkit home>/checkpoints/torch/<name>``).
+        MLflow run name and checkpoint folder: ``<mlkit home>/checkpoints/torch/<name>`` when
+        the workers share the client's disk. On a cluster whose workers do not (a ``connect``ed
+        one), the same place in the shared store (``MLKIT_STORE``), else in mlkit's tracking
+        server's artifact store; with neither, a job that saves checkpoints (or ``resume=True``)
+        is refused with :class:`~mlkit.exceptions.ClientOnlyPathError` before it starts.
     resume : bool
         Keep this name's checkpoints so ``ctx.load_checkpoint()`` returns the newest; without
         it a job starts its folder over.
@@ -327,9 +384,23 @@ def torch(
                 f"this torch is {_torch.__version__}. The older FullyShardedDataParallel does not "
                 "run on CPU. Upgrade torch or use strategy='ddp'"
             ) from None
-    # Torch checkpoints are written by rank 0 with local file operations: they stay in the mlkit
-    # home (on rank 0's host when the workers are remote; the shared store is not used yet).
-    folder = _checkpoint.local_folder("torch", name)
+    # The checkpoint folder as every rank sees it: the mlkit home on a cluster sharing the
+    # client's disk, else the shared store or the tracking server's artifact store (the same
+    # place xgboost's checkpoints go). A job that never checkpoints needs neither.
+    folder: Path | str | None
+    try:
+        folder = _checkpoint.folder("torch", name)
+        no_folder = None
+    except ClientOnlyPathError as exc:
+        folder, no_folder = None, exc
+    if no_folder is not None and (resume or _uses_checkpoints(train_fn)):
+        raise no_folder
+    store_options: dict[str, Any] = {}
+    if isinstance(folder, str):
+        from mlkit import _store
+
+        if folder.startswith(_store.url() or "\0"):
+            store_options = _store.options()
 
     if client is None:
         from mlkit.cluster import get_client
@@ -368,7 +439,7 @@ def torch(
             )
         shards, shard_ids = _assign_partitions(client, data, addrs)
 
-    if not resume:
+    if not resume and folder is not None:
         _checkpoint.clear(folder, (CHECKPOINT_PATTERN,))
     host = _host_of(addrs[0])
     port = client.run(_free_port, host, workers=[addrs[0]])[addrs[0]]
@@ -393,8 +464,10 @@ def torch(
                     train_fn=train_fn, rank=rank, world_size=world, backend=chosen,
                     strategy=strategy, init_method=init_method, timeout=float(timeout),
                     epochs=epochs, job_id=channel.job_id, topic=channel.topic,
-                    checkpoint_dir=str(folder), use_cuda=use_cuda, params=dict(params or {}),
-                    shard_id=shard_ids[rank],
+                    checkpoint_dir=str(folder) if folder is not None else None,
+                    use_cuda=use_cuda, params=dict(params or {}), shard_id=shard_ids[rank],
+                    store_options=store_options,
+                    no_checkpoints=str(no_folder) if no_folder is not None else "",
                 )
                 futures.append(
                     client.submit(
@@ -406,14 +479,14 @@ def torch(
         history = pd.DataFrame(rows)
         if not history.empty:
             history = history.set_index("step")
-        last = _checkpoint.latest(folder, CHECKPOINT_PATTERN)
+        last = _checkpoint.latest(folder, CHECKPOINT_PATTERN) if folder is not None else None
     return TorchResult(
         value=values[0],
         values=values,
         history=history,
         run_id=run.run_id if run else None,
         checkpoint_dir=folder,
-        checkpoint=Path(last) if last is not None else None,  # a local folder: a Path
+        checkpoint=last,  # a Path in a local folder, a URL string in a store
         workers=addrs,
         backend=chosen,
         strategy=strategy,

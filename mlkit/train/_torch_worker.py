@@ -7,7 +7,10 @@ can run the next job.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -93,10 +96,16 @@ class RankSpec:
     epochs: int
     job_id: str
     topic: str
-    checkpoint_dir: str
+    checkpoint_dir: str | None  # a local folder, a URL in the shared store, or None (see below)
     use_cuda: bool = False
     shard_id: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    # fsspec options for a checkpoint folder in the shared store (the workers do not see the
+    # notebook's MLKIT_STORE_OPTIONS)
+    store_options: dict[str, Any] = field(default_factory=dict)
+    # Why there is no checkpoint folder (a remote cluster with no shared store): the refusal
+    # ctx.save_checkpoint raises
+    no_checkpoints: str = ""
 
 
 class TrainContext:
@@ -115,8 +124,11 @@ class TrainContext:
     shard : pandas.DataFrame or None
         This rank's rows of ``data`` (the partitions that already lived on this worker where
         possible).
-    checkpoint_dir : pathlib.Path
-        Where :meth:`save_checkpoint` writes (``<mlkit home>/checkpoints/torch/<name>``).
+    checkpoint_dir : pathlib.Path, str or None
+        Where :meth:`save_checkpoint` writes: ``<mlkit home>/checkpoints/torch/<name>`` (a Path)
+        when the workers share the client's disk, else the same place in the shared store (a
+        URL string such as ``s3://bucket/mlkit/checkpoints/torch/<name>``); None on a remote
+        cluster with no shared store.
 
     Examples
     --------
@@ -141,7 +153,9 @@ class TrainContext:
         self.params = dict(spec.params)
         self.device = device
         self.shard = shard
-        self.checkpoint_dir = Path(spec.checkpoint_dir)
+        self.checkpoint_dir: _checkpoint.Where | None = (
+            _checkpoint.as_where(spec.checkpoint_dir) if spec.checkpoint_dir is not None else None
+        )
         self._spec = spec
         self._stop = stop_flag(spec.job_id)
         self._reports = 0
@@ -364,12 +378,13 @@ class TrainContext:
         *,
         step: int | None = None,
         **extra: Any,
-    ) -> Path:
+    ) -> Path | str:
         """Save the full model (and optimizer) state; every rank must call it.
 
         Rank 0 writes ``ckpt-<step>.pt`` atomically in :attr:`checkpoint_dir` (the two newest
-        are kept); ``extra`` values (epoch, ...) are stored beside the weights. ``step``
-        defaults to one after the newest checkpoint.
+        are kept): a local file when the workers share the client's disk, else one object in
+        the shared store (the returned path is then a URL string). ``extra`` values (epoch, ...)
+        are stored beside the weights. ``step`` defaults to one after the newest checkpoint.
 
         Examples
         --------
@@ -381,22 +396,33 @@ class TrainContext:
             get_state_dict,
         )
 
+        folder = self.checkpoint_dir
+        if folder is None:
+            from mlkit.exceptions import ClientOnlyPathError
+
+            raise ClientOnlyPathError(self._spec.no_checkpoints)
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
         state: dict[str, Any] = {"format": "mlkit.train.torch/1", "extra": extra}
         if model is not None and optimizer is not None:
             state["model"], state["optimizer"] = get_state_dict(model, optimizer, options=opts)
         elif model is not None:
             state["model"] = get_model_state_dict(model, options=opts)
-        if step is None:  # one after the newest checkpoint of this name
-            last = _checkpoint.latest(self.checkpoint_dir, CHECKPOINT_PATTERN)
-            step = _checkpoint.step_of(last) + 1 if last is not None else 0
+        if step is None:  # one after the newest checkpoint of this name, as rank 0 sees it
+            box: list[Any] = [None]
+            if self.rank == 0:
+                last = _checkpoint.latest(folder, CHECKPOINT_PATTERN)
+                box[0] = _checkpoint.step_of(last) + 1 if last is not None else 0
+            if self.world_size > 1:
+                dist.broadcast_object_list(box, src=0)
+            step = box[0]
         n = int(step)
         state["step"] = n
-        path = self.checkpoint_dir / f"ckpt-{n:06d}.pt"
+        path = _checkpoint.join(folder, f"ckpt-{n:06d}.pt")
         if self.rank == 0:
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            if isinstance(folder, Path):
+                folder.mkdir(parents=True, exist_ok=True)
             _checkpoint.write_atomic(path, lambda p: torch.save(state, p))
-            _checkpoint.prune(self.checkpoint_dir, CHECKPOINT_PATTERN, keep=2)
+            _checkpoint.prune(folder, CHECKPOINT_PATTERN, keep=2)
         if self.world_size > 1:
             dist.barrier()
         return path
@@ -416,8 +442,9 @@ class TrainContext:
         ----------
         path : str or Path, optional
             A file from :meth:`save_checkpoint` (of this or an earlier job, e.g. a pretrained
-            model) or a plain ``torch.save(model.state_dict())``. Default: the newest checkpoint
-            of this job's name (None if there is none: a fresh start).
+            model) or a plain ``torch.save(model.state_dict())``: a path on rank 0's machine or
+            a URL (``s3://...``, the ``res.checkpoint`` of a job on a remote cluster). Default:
+            the newest checkpoint of this job's name (None if there is none: a fresh start).
         model : torch.nn.Module, optional
             Load the weights into it (plain, or after :meth:`prepare`).
         optimizer : torch.optim.Optimizer, optional
@@ -478,18 +505,24 @@ def _excluded(key: str, skip: Sequence[str]) -> bool:
     return any(key == s or key.startswith(f"{s}.") for s in skip)
 
 
-def _read_checkpoint(path: str | Path | None, folder: Path) -> Any:
+def _read_checkpoint(path: str | Path | None, folder: _checkpoint.Where | None) -> Any:
     """Rank 0: the checkpoint object, None, or an error marker to broadcast."""
-    found = Path(path) if path is not None else _checkpoint.latest(folder, CHECKPOINT_PATTERN)
+    if path is not None:
+        found: _checkpoint.Where | None = _checkpoint.as_where(str(path))
+    elif folder is not None:
+        found = _checkpoint.latest(folder, CHECKPOINT_PATTERN)
+    else:  # no folder (a remote cluster, no store): this job cannot have saved any
+        found = None
     if found is None:
         return None
-    target = Path(found)
-    if not target.is_file():
-        return {"__error__": f"checkpoint {target} does not exist (on rank 0's machine)"}
     try:
-        return torch.load(target, map_location="cpu", weights_only=True)
+        if not _checkpoint.exists(found):
+            where = "" if isinstance(found, str) else " (on rank 0's machine)"
+            return {"__error__": f"checkpoint {found} does not exist{where}"}
+        with _checkpoint.local_copy(found) as local:
+            return torch.load(local, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - shown to every rank as one TrainingError
-        return {"__error__": f"cannot read checkpoint {target}: {exc}"}
+        return {"__error__": f"cannot read checkpoint {found}: {exc}"}
 
 
 def _load_weights(model: nn.Module, state: dict[str, Any], strict: bool, skip: list[str]) -> None:
@@ -509,6 +542,53 @@ def _load_weights(model: nn.Module, state: dict[str, Any], strict: bool, skip: l
         )
 
 
+def _interface_of(address: str) -> str | None:
+    """The network interface that holds this worker's own address (None if none does)."""
+    import ipaddress
+
+    import psutil  # a dependency of distributed
+    from distributed.comm import get_address_host
+
+    host = get_address_host(address).strip("[]")
+    try:
+        ips = {ipaddress.ip_address(host)}
+    except ValueError:  # a host name
+        ips = {ipaddress.ip_address(a[4][0]) for a in socket.getaddrinfo(host, None)}
+    for name, addrs in psutil.net_if_addrs().items():
+        for a in addrs:
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(a.address.split("%", 1)[0]) in ips:
+                    return name
+    return None
+
+
+@contextlib.contextmanager
+def _gloo_on_worker_interface(spec: RankSpec, address: str) -> Iterator[None]:
+    """Make gloo connect the ranks over the interface of the worker's own address.
+
+    Gloo advertises the address the machine's host name resolves to, and falls back to the
+    loopback interface when that is a loopback address (the usual ``127.0.1.1 <host>`` line of
+    /etc/hosts): ranks on other hosts then fail with "Connection refused, remote=127.0.0.1".
+    The worker's Dask address is the one its peers already reach. ``GLOO_SOCKET_IFNAME`` set
+    by the user wins.
+    """
+    if spec.backend != "gloo" or os.environ.get("GLOO_SOCKET_IFNAME"):
+        yield
+        return
+    try:
+        name = _interface_of(address)
+    except Exception:  # noqa: BLE001 - then gloo's own choice, as before
+        name = None
+    if name is None or name == "lo":
+        yield
+        return
+    os.environ["GLOO_SOCKET_IFNAME"] = name  # read when the process group is made
+    try:
+        yield
+    finally:
+        os.environ.pop("GLOO_SOCKET_IFNAME", None)
+
+
 def run_rank(spec: RankSpec, parts: list[pd.DataFrame] | None) -> dict[str, Any]:
     """Task body of one rank: join the process group, run ``train_fn(ctx)``, always leave it."""
     if not _RANK_LOCK.acquire(blocking=False):
@@ -519,6 +599,8 @@ def run_rank(spec: RankSpec, parts: list[pd.DataFrame] | None) -> dict[str, Any]
     try:
         from distributed import get_worker
 
+        if spec.checkpoint_dir is not None:
+            _checkpoint.use_options(spec.checkpoint_dir, spec.store_options)
         worker = get_worker()
         # One rank per worker: use the worker's threads, not every core of the machine.
         torch.set_num_threads(max(1, int(getattr(worker.state, "nthreads", 1) or 1)))
@@ -530,13 +612,14 @@ def run_rank(spec: RankSpec, parts: list[pd.DataFrame] | None) -> dict[str, Any]
             device = torch.device("cuda", 0)
         else:
             device = torch.device("cpu")
-        dist.init_process_group(
-            spec.backend,
-            init_method=spec.init_method,
-            rank=spec.rank,
-            world_size=spec.world_size,
-            timeout=timedelta(seconds=spec.timeout),
-        )
+        with _gloo_on_worker_interface(spec, worker.address):
+            dist.init_process_group(
+                spec.backend,
+                init_method=spec.init_method,
+                rank=spec.rank,
+                world_size=spec.world_size,
+                timeout=timedelta(seconds=spec.timeout),
+            )
         try:
             ctx = TrainContext(spec, shard, device)
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from _torch_fns import TORCH_FNS
 
 CLIENT = "192.0.2.13"
 START = 900  # seconds: MLflow's server imports slowly on a loaded 2-core machine
@@ -130,6 +131,27 @@ def test_xgboost_checkpoints_go_to_the_servers_artifact_store_without_a_shared_s
     files = net["client"].run(
         ["ls", "/tmp/work/.mlkit/tracking/artifacts/mlkit/checkpoints/xgboost/ck-tracked"]).stdout
     assert "round-000015.ubj" in files and "round-000010.ubj" in files, files
+    for h in ("worker1", "worker2"):
+        assert "checkpoints" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout, h
+
+
+def test_torch_checkpoints_go_to_the_servers_artifact_store_without_a_shared_store(
+        tracked, net):
+    got = tracked.ok(
+        TORCH_FNS + "part = mlkit.train.torch(train_ddp, epochs=2, name='ddp-tracked', **ddp)\n"
+        "resumed = mlkit.train.torch(train_ddp, epochs=3, name='ddp-tracked', resume=True,"
+        " **ddp)",
+        "[mlkit.config.store(), sorted(part.values), part.checkpoint, resumed.checkpoint,"
+        " resumed.history['epoch'].tolist()]", timeout=300)
+    store, hosts, first, last, epochs = got
+    assert store is None and hosts == ["worker1", "worker2"]
+    assert first.startswith(f"mlflow-artifacts://{CLIENT}:") and first.endswith(
+        "/mlkit/checkpoints/torch/ddp-tracked/ckpt-000001.pt")
+    assert last == first.replace("ckpt-000001", "ckpt-000002")
+    assert epochs == [2.0]  # resumed after epoch 1, read back from the server
+    folder = "/tmp/work/.mlkit/tracking/artifacts/mlkit/checkpoints/torch/ddp-tracked"
+    files = net["client"].run(["ls", folder]).stdout.split()
+    assert files == ["ckpt-000001.pt", "ckpt-000002.pt"], files
     for h in ("worker1", "worker2"):
         assert "checkpoints" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout, h
 
