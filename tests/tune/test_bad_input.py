@@ -16,6 +16,13 @@ def objective(trial):
     return trial.suggest_float("x", 0, 1)
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_up(monkeypatch):
+    # When this module starts the cluster, its warm-up would create the MLflow store in the
+    # test's home (on purpose, see mlkit/cluster/_warm.py): that is not the call under test.
+    monkeypatch.setenv("MLKIT_WARM", "0")
+
+
 def _nothing_written(home):
     assert not default_journal_path().exists(), "the study journal was created"
     assert not (home / "mlflow").exists(), "an MLflow store was created"
