@@ -40,8 +40,21 @@ _SUBMODULES = (
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_SUBMODULES]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from mlkit import cluster, config, exceptions  # noqa: F401
+if TYPE_CHECKING:  # pragma: no cover - editors and type checkers see every lazy submodule
+    from mlkit import (  # noqa: F401
+        cluster,
+        config,
+        data,
+        exceptions,
+        jobs,
+        monitor,
+        scaling,
+        serve,
+        track,
+        train,
+        tune,
+        widgets,
+    )
 
 
 def __getattr__(name: str) -> Any:

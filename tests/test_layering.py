@@ -219,7 +219,7 @@ def test_every_drawn_state_names_a_real_class_and_widget():
 
 def _public_modules() -> set[str]:
     """Each package's __init__ and the modules it exports from: explicit imports, and the
-    submodules its lazy_loader ``submod_attrs`` name."""
+    submodules its lazy_loader stub (``__init__.pyi``) imports from."""
     out = set()
     for module, path in MODULES.items():
         if path.name != "__init__.py" or any(p.startswith("_") for p in module.split(".")):
@@ -228,11 +228,11 @@ def _public_modules() -> set[str]:
         tree = ast.parse(path.read_text(), str(path))
         for node in _module_level_imports(tree.body):
             out.update(t for t in _targets(module, node) if t in MODULES)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg == "submod_attrs":
-                assert isinstance(node.value, ast.Dict)
-                out.update(f"{module}.{k.value}" for k in node.value.keys
-                           if isinstance(k, ast.Constant))
+        stub = path.with_suffix(".pyi")  # lazy_loader.attach_stub: the stub names the exports
+        if stub.exists():
+            for node in ast.parse(stub.read_text(), str(stub)).body:
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                    out.add(f"{module}.{node.module}")
     return out
 
 

@@ -14,23 +14,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    # mlkit.data.examples: real datasets shipped inside installed wheels (digits, reviews, ...)
-    submodules=["examples"],
-    submod_attrs={
-        "_read": ["read"],
-        "_synthetic": ["synthetic"],
-        "_write": ["write"],
-        "_validate": ["Column", "Schema", "ValidationReport", "validate"],
-        "_split": ["split"],
-        "_fingerprint": ["Fingerprint", "fingerprint"],
-        "_profile": ["Profile", "profile"],
-        "_prep.base": ["Transformer"],
-        "_prep.impute": ["SimpleImputer"],
-        "_prep.scale": ["StandardScaler", "MinMaxScaler"],
-        "_prep.encode": ["OneHotEncoder", "OrdinalEncoder"],
-        "_prep.log": ["LogTransformer"],
-        "_prep.compose": ["ColumnTransformer", "Pipeline", "make_preprocessor"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

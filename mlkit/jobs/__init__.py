@@ -13,13 +13,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_record": ["record", "recorded"],
-        "_run": ["run", "JobResult", "EXIT_CODES"],
-        "_sweep": ["sweep"],
-        "_history": ["list_runs"],
-        "_params": ["validate_parameters", "parse_value", "parse_grid", "load_params_file"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -14,14 +14,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_drift": ["drift", "FeatureDrift", "DEFAULT_THRESHOLDS"],
-        "_report": ["DriftReport"],
-        "_profile": ["ReferenceProfile", "reference_profile", "load_profile"],
-        "_logs": ["predictions", "prediction_log_dir", "register_reference", "reference_for"],
-        "_watch": ["watch", "Watcher", "check"],
-        "_explain": ["explain", "Explanation"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -20,12 +20,5 @@ From a shell: ``mlkit scaling-report --workers 1,2 --out scaling``.
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_report": ["report", "ScalingReport"],
-        "_sizes": ["Sizes"],
-        "_workers": ["parse_workers"],
-        "_table": ["with_ideal"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

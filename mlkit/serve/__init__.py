@@ -20,12 +20,5 @@ PosixPath('/work/build/iris-lambda')
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_server": ["Server", "ServerList", "start", "stop", "list_servers", "get"],
-        "_batch": ["batch_predict"],
-        "_docker": ["dockerfile"],
-        "_lambda": ["lambda_package"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -23,14 +23,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_defaults": ["configure", "run", "tracking_uri", "artifact_root"],
-        "_lineage": ["lineage_tags", "git_tags", "notebook_path"],
-        "_datasets": ["log_dataset"],
-        "_registry": ["register", "promote", "models", "ModelVersionInfo", "ModelVersions"],
-        "_state": ["enabled", "enable", "disable", "status", "TrackingState"],
-        "_server": ["serve_tracking", "stop_tracking", "tracking_server", "TrackingServer"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -17,12 +17,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_xgboost": ["xgboost", "XGBoostResult"],
-        "_torch": ["torch", "TorchResult"],
-        "_torch_worker": ["TrainContext", "TrainingStopped"],
-        "_ranking": ["recall_at_k", "ndcg_at_k"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

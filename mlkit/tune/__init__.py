@@ -15,15 +15,5 @@ Examples
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submod_attrs={
-        "_tune": ["tune", "open_study"],
-        "_study": ["Study"],
-        "_tracking": ["best_model", "best_model_uri", "register_best"],
-        "_xgboost": ["XGBoostPruningCallback"],
-        "_report": ["report"],
-        "_storage": ["default_journal_path"],
-        "_progress": ["TuneProgress"],
-    },
-)
+# The names live in __init__.pyi (one list, which editors and type checkers read too).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
