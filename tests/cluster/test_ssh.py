@@ -49,7 +49,8 @@ def test_defaults_one_worker_per_host_and_the_users_own_options_win():
     ({"hosts": HOSTS, "workers": 3}, "workers=3 cannot be spread over the 2 worker host(s)"),
     ({"hosts": HOSTS, "ssh_username": "me"}, "ssh_username belong to the removed SSHCluster API"),
     ({"hosts": HOSTS, "worker_options": "nthreads=2"}, "worker_options must be a dict"),
-    ({"hosts": HOSTS, "worker_options": {"n_workers": 0}}, "n_workers (workers per host)"),
+    ({"hosts": HOSTS, "worker_options": {"n_workers": 0}},
+     "n_workers must be a positive integer, but got n_workers=0; it counts workers per host"),
 ])
 def test_options_that_cannot_work_are_refused_before_anything_starts(kwargs, text):
     with pytest.raises(ConfigError) as info:
