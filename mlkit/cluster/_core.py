@@ -371,12 +371,30 @@ class Cluster:
             )
         self.deploy.scale(n)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.client.scheduler_info(n_workers=-1)["workers"]) == n:
+        exited = getattr(self.deploy, "exited", None)
+        while True:
+            have = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            if have == n:
                 break
+            # A worker process that was wanted and exited will not join: say so now, with its
+            # log, instead of at the deadline.
+            wanted = {str(k) for k in getattr(self.deploy, "worker_spec", {})}
+            gone = [(name, log) for name, log in (exited() if exited else []) if name in wanted]
+            if gone and have < n:
+                from mlkit.cluster._local import _tail
+
+                name, log = gone[0]
+                raise ClusterError(
+                    f"scaling to {n} workers: worker process {name!r} exited while starting; "
+                    f"its log ({log}) ends with:\n{_tail(log)}"
+                )
+            if time.monotonic() > deadline:
+                logs = getattr(self.deploy, "log_dir", None)
+                raise ClusterError(
+                    f"scaling to {n} workers did not finish within {timeout:.0f}s: {have} "
+                    f"joined" + (f" (worker logs: {logs})" if logs else "")
+                )
             time.sleep(0.1)
-        else:
-            raise ClusterError(f"scaling to {n} workers did not finish within {timeout:.0f}s")
         self.spec = {**self.spec, "workers": n}
         self._changed()
         return self.status()

@@ -249,6 +249,8 @@ class IsolatedCluster(SpecCluster):
             "cls": IsolatedNanny,
             "options": {"log_dir": str(self.log_dir), "worker_kwargs": worker_kwargs},
         }
+        # Worker names are never reused (see new_worker_spec); the next one is this.
+        self._next_name = n_workers
         super().__init__(
             workers={i: worker for i in range(n_workers)},
             scheduler={
@@ -261,6 +263,23 @@ class IsolatedCluster(SpecCluster):
             silence_logs=silence_logs,
             name="mlkit-local",
         )
+
+    def new_worker_spec(self) -> dict[Any, Any]:
+        """The next worker's spec, under a name no worker of this cluster has had.
+
+        distributed's ``SpecCluster`` reuses the lowest free name (scale 2 -> 1 -> 2 starts a
+        new worker ``1``), and ``lost-worker-timeout`` (15 s) after a worker leaves the scheduler
+        it closes whatever worker now holds that *name* unless one by that name has registered
+        again. A worker started by a scale-down-then-up within those 15 s was closed before it
+        joined, and each one after it too: ``scale(2)`` then waited forever (reproduced: the
+        third 1 -> 2 cycle hung; the scaling report hit it in CI). A fresh name per worker
+        makes the late check find nothing.
+        """
+        name = self._next_name
+        while name in self.worker_spec or name in self.workers:
+            name += 1
+        self._next_name = name + 1
+        return {name: self.new_spec}
 
     def log_files(self) -> dict[str, Path]:
         """Log file per process: ``"scheduler"`` and one per worker name (``"0"``, ``"1"`` ...)."""

@@ -97,6 +97,28 @@ def test_scale_status_and_killed_worker_is_replaced(fresh_cluster):
     assert fresh_cluster.client.submit(sum, [1, 2]).result() == 3
 
 
+def test_scaling_down_then_up_again_keeps_the_new_worker(fresh_cluster):
+    # distributed closes the worker holding a removed worker's *name* lost-worker-timeout after
+    # the removal unless that name re-registered: a reused name lost its new worker, and scale
+    # waited for it forever (the scaling report hung in CI). A short timeout makes the late
+    # check fire while each new worker is still starting.
+    import dask
+
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "3s"}):
+        names = set()
+        for _ in range(2):
+            assert mlkit.cluster.scale(1, timeout=60).n_workers == 1
+            st = mlkit.cluster.scale(2, timeout=60)
+            assert st.n_workers == 2
+            names |= set(fresh_cluster.deploy.workers)
+        # each removal's late check fired while the new worker was still starting (a worker
+        # takes seconds to start): the new workers' processes are still running
+        assert all(p.process.returncode is None for p in fresh_cluster.deploy.workers.values())
+        assert mlkit.cluster.status().n_workers == 2
+        assert len(names) == 3, names  # 0, then a fresh name for each new worker
+        assert fresh_cluster.client.submit(sum, [1, 2]).result() == 3
+
+
 def test_down_leaves_no_worker_process_behind():
     mlkit.cluster.down()
     c = mlkit.cluster.up(workers=2, threads_per_worker=1, memory_limit="1GB")
