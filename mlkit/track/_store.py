@@ -97,6 +97,9 @@ def prepare(uri: str) -> None:
             _forget_connections(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         with lock(f"{path}.lock", timeout=300), _quiet():
+            from mlkit.track._template import copy_into
+
+            copy_into(path)  # a migrated empty store: seconds of migrations saved (best effort)
             _enable_wal(path)
             _create_schema(uri, artifact_root_for(uri))
         _PREPARED.add(uri)
