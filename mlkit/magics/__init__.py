@@ -18,7 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import parse_argstring
 
 from mlkit.exceptions import MlkitError
-from mlkit.magics._registry import SUBCOMMANDS, plain_text, subcommand
+from mlkit.magics._subcommands import SUBCOMMANDS, plain_text, subcommand
 
 __all__ = ["MLScaleMagics", "load_ipython_extension", "unload_ipython_extension", "subcommand"]
 

@@ -7,8 +7,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlkit.magics._registry import positive_int as _positive
-from mlkit.magics._registry import subcommand
+from mlkit.magics._subcommands import positive_int as _positive
+from mlkit.magics._subcommands import subcommand
 
 __all__: list[str] = []
 

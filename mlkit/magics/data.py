@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlkit.magics._registry import subcommand
+from mlkit.magics._subcommands import subcommand
 
 __all__: list[str] = []
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from mlkit.magics._registry import subcommand
+from mlkit.magics._subcommands import subcommand
 
 __all__: list[str] = []
 
@@ -47,7 +47,7 @@ def models(ctx: Any, args: Any, cell: str | None) -> Any:
 
         In [1]: %mlscale models churn
     """
-    from mlkit.track import models as api_models
+    from mlkit.track import list_models as api_models
 
     return api_models(args.name)
 

@@ -218,7 +218,7 @@ def drift(
     Returns
     -------
     DriftReport
-        ``report.drifted`` is the overall verdict; ``report.to_frame()`` the table.
+        ``report.drifted`` is the overall verdict; ``report.to_pandas()`` the table.
 
     Examples
     --------

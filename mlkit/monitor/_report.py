@@ -2,7 +2,7 @@
 
 One report has four faces: a notebook view (``_repr_html_``: verdict, table, histogram overlays
 with drifted features first), a self-contained HTML file (``save``), metrics plus the HTML in an
-MLflow run (``log``), and a pandas table (``to_frame``). ``str(report)`` is the terminal view the
+MLflow run (``log``), and a pandas table (``to_pandas``). ``str(report)`` is the terminal view the
 ``mlkit monitor`` command prints.
 """
 
@@ -60,7 +60,7 @@ class DriftReport:
     --------
     >>> report = mlkit.monitor.drift(reference, current)   # doctest: +SKIP
     >>> report                                              # doctest: +SKIP
-    >>> report.to_frame().head()                            # doctest: +SKIP
+    >>> report.to_pandas().head()                            # doctest: +SKIP
     >>> report.save("drift.html"); report.log()             # doctest: +SKIP
     """
 
@@ -113,17 +113,25 @@ class DriftReport:
         return f"no drift: 0 of {k} features drifted"
 
     # -- tables --------------------------------------------------------------------------------
-    def to_frame(self) -> Any:
+    def to_pandas(self) -> Any:
         """One row per feature (drifted first) as a pandas DataFrame.
 
         Examples
         --------
-        >>> report.to_frame()[["feature", "p_value", "drifted"]]   # doctest: +SKIP
+        >>> report.to_pandas()[["feature", "p_value", "drifted"]]   # doctest: +SKIP
         """
         import pandas as pd
 
         rows = [{c: getattr(r, c) for c in _COLUMNS} for r in self.features]
         return pd.DataFrame(rows, columns=_COLUMNS)
+
+    def to_frame(self) -> Any:
+        """Deprecated name of :meth:`to_pandas` (every mlkit table comes back by ``to_pandas``)."""
+        import warnings
+
+        warnings.warn("DriftReport.to_frame() is now .to_pandas()", DeprecationWarning,
+                      stacklevel=2)
+        return self.to_pandas()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly summary (NaN becomes None)."""

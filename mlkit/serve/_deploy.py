@@ -24,7 +24,7 @@ from typing import Any
 from mlkit import _args, config
 from mlkit._fs import atomic_write
 from mlkit.exceptions import ServeArgumentError, ServeError
-from mlkit.serve import _registry
+from mlkit.serve import _running
 from mlkit.serve._models import ModelRef, default_name
 from mlkit.serve._server import Server, _launch, _terminate, _unique_name, _wait_ready
 
@@ -291,15 +291,15 @@ class GatewayServer(Server):
                         headers={"x-mlkit-admin": self._admin_token()}, timeout=timeout)
                 except Exception:  # noqa: BLE001 - the gateway may be gone already
                     pass
-            _registry.remove(self.name, home=home)
+            _running.remove(self.name, home=home)
             return was_alive
         _terminate(self._entry, timeout)
         cluster_routes = [self._entry["route_id"]] if self._entry.get("route_id") else []
-        for other, entry in _registry.read(prune=False, home=home).items():
+        for other, entry in _running.read(prune=False, home=home).items():
             if entry.get("gateway") == self.name or other == self.name:
                 if other != self.name and entry.get("route_id"):
                     cluster_routes.append(entry["route_id"])
-                _registry.remove(other, home=home)
+                _running.remove(other, home=home)
         _cleanup_cluster(cluster_routes)
         if self._session is not None:
             self._session.close()
@@ -360,7 +360,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     auth = check_gateway_args(replicas, max_batch_rows, max_wait_ms, max_body_bytes, api_keys,
                               host)
     idle = parse_duration(scale_to_zero)
-    running = _registry.read()
+    running = _running.read()
     if name is not None and name in running:
         raise ServeError(f"a server named {name!r} is already running at "
                          f"{running[name]['url']}: stop it or choose another name")
@@ -399,7 +399,7 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
                  "replicas": replicas, "workers": replicas, "started": now,
                  "tracking_uri": tracking_uri, "on": spec.get("on", "local"),
                  "route_id": spec.get("route_id")}
-        _registry.add(entry, home=entry["home"])
+        _running.add(entry, home=entry["home"])
         return GatewayServer(entry)
 
     if port and not _port_free(host, port):
@@ -434,17 +434,17 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
             "admin_token_file": str(token_file), "tracking_uri": tracking_uri,
             "started": now, "home": str(config.home_path()),
         }
-        _registry.add(entry, home=entry["home"])
+        _running.add(entry, home=entry["home"])
         try:
             why = _wait_ready(proc, base + route, deadline)
         except BaseException:
             _terminate(entry, 5)
-            _registry.remove(name, home=entry["home"])
+            _running.remove(name, home=entry["home"])
             raise
         if why is None:
             return GatewayServer(entry)
         _terminate(entry, 5)
-        _registry.remove(name, home=entry["home"])
+        _running.remove(name, home=entry["home"])
         tail = _tail(log_path)
         if why == "exited" and not port and "address already in use" in tail.lower() \
                 and attempt < 2:

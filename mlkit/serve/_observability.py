@@ -98,9 +98,9 @@ def write_configs(out_dir: str | Path, gateways: list[str] | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if gateways is None:
-        from mlkit.serve import _registry
+        from mlkit.serve import _running
 
-        running = [e for e in _registry.read().values() if e.get("kind") == "gateway"]
+        running = [e for e in _running.read().values() if e.get("kind") == "gateway"]
         gateways = [f"{e['host']}:{e['port']}" for e in running]
         auth_gateways = [f"{e['host']}:{e['port']}" for e in running if e.get("auth")]
     auth = set(auth_gateways or [])

@@ -12,7 +12,7 @@ Two ways to run a model, both MLflow's own scoring app behind uvicorn:
 
 Each server runs in its own session (``start_new_session``): its process group holds the MLflow
 CLI, uvicorn and uvicorn's workers, so ``stop`` signals the whole group and leaves nothing behind.
-Servers are recorded in ``<home>/servers/servers.json`` (see :mod:`mlkit.serve._registry`) and
+Servers are recorded in ``<home>/servers/servers.json`` (see :mod:`mlkit.serve._running`) and
 log to ``<home>/servers/<name>/server.log``.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 
 from mlkit import _args, config
 from mlkit.exceptions import ServeArgumentError, ServeError
-from mlkit.serve import _registry
+from mlkit.serve import _running
 from mlkit.serve._models import NAME_RE, ModelRef, default_name, resolve
 
 __all__ = ["Server", "ServerList", "start", "stop", "list_servers", "get"]
@@ -94,7 +94,7 @@ def _terminate(entry: dict[str, Any], timeout: float) -> None:
     """SIGTERM the server's group (uvicorn stops gracefully, flushing logs), then SIGKILL."""
     import psutil
 
-    members = _registry.group_members(entry)
+    members = _running.group_members(entry)
     pgid = int(entry.get("pgid", entry["pid"]))
     if members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -108,7 +108,7 @@ def _terminate(entry: dict[str, Any], timeout: float) -> None:
                     proc.kill()
             psutil.wait_procs(alive, timeout=5)
     _reap(int(entry["pid"]))
-    left = _registry.group_members(entry)
+    left = _running.group_members(entry)
     if left:
         raise ServeError(
             f"server {entry['name']!r}: processes {[p.pid for p in left]} survived SIGKILL"
@@ -273,7 +273,7 @@ class Server:
         >>> srv.alive()     # doctest: +SKIP
         True
         """
-        return bool(_registry.group_members(self._entry))
+        return bool(_running.group_members(self._entry))
 
     def status(self) -> dict[str, Any]:
         """Name, URL, model, pid, whether it runs and answers /ping, uptime and its files.
@@ -320,7 +320,7 @@ class Server:
         """
         was_alive = self.alive()
         _terminate(self._entry, timeout)
-        _registry.remove(self.name, home=self._entry.get("home"))
+        _running.remove(self.name, home=self._entry.get("home"))
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -372,6 +372,16 @@ class ServerList(list):
 
     __str__ = __repr__
 
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame: one row per server (name, url, model, pid, kind)."""
+        import pandas as pd
+
+        columns = ["name", "url", "model", "pid", "kind"]
+        return pd.DataFrame(
+            [(s.name, s.url, s.model, s.pid, s._entry.get("kind", "")) for s in self],
+            columns=columns,
+        )
+
 
 def list_servers() -> ServerList:
     """Servers started by mlkit that are still running (from any process using this home).
@@ -380,7 +390,7 @@ def list_servers() -> ServerList:
     --------
     >>> mlkit.serve.list_servers()      # doctest: +SKIP
     """
-    return ServerList(_handle(e) for _, e in sorted(_registry.read().items()))
+    return ServerList(_handle(e) for _, e in sorted(_running.read().items()))
 
 
 def _handle(entry: dict[str, Any]) -> Server:
@@ -403,7 +413,7 @@ def get(name: str) -> Server:
     --------
     >>> srv = mlkit.serve.get("iris-champion")      # doctest: +SKIP
     """
-    servers = _registry.read()
+    servers = _running.read()
     if name not in servers:
         running = ", ".join(sorted(servers)) or "none"
         raise ServeError(f"no server named {name!r} is running (running: {running})")
@@ -653,7 +663,7 @@ def start(
     if port and not _port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
 
-    running = _registry.read()
+    running = _running.read()
     if name is not None and name in running:
         other = Server(running[name])
         raise ServeError(
@@ -706,17 +716,17 @@ def start(
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "home": str(config.home_path()),
         }
-        _registry.add(entry, home=entry["home"])
+        _running.add(entry, home=entry["home"])
         try:
             why = _wait_ready(proc, url, deadline)
         except BaseException:  # KeyboardInterrupt while waiting: leave nothing behind
             _terminate(entry, 5)
-            _registry.remove(name, home=entry["home"])
+            _running.remove(name, home=entry["home"])
             raise
         if why is None:
             return Server(entry)
         _terminate(entry, 5)
-        _registry.remove(name, home=entry["home"])
+        _running.remove(name, home=entry["home"])
         tail = _tail(log_path)
         lost_port = "address already in use" in tail.lower()
         if why == "exited" and not port and lost_port and attempt < 2:

@@ -5,7 +5,7 @@
 * :func:`run` opens a run with lineage tags (:func:`lineage_tags`: git commit and dirty flag,
   notebook, Python and package versions, cluster) that always ends FINISHED, FAILED or KILLED.
 * :func:`log_dataset` records a dataset's fingerprint as an MLflow dataset input.
-* :func:`register`, :func:`promote`, :func:`models`: the registry by alias.
+* :func:`register`, :func:`promote`, :func:`list_models`: the registry by alias.
 * :func:`enable` / :func:`disable` (``%mlscale track on|off``): whether mlkit's APIs open runs
   on their own.
 * :func:`serve_tracking` / :func:`stop_tracking`: an MLflow tracking server (database backend,

@@ -19,6 +19,7 @@ from ._lineage import (
 from ._registry import (
     ModelVersionInfo,
     ModelVersions,
+    list_models,
     models,
     promote,
     register,
@@ -48,6 +49,7 @@ __all__ = [
     "log_dataset",
     "register",
     "promote",
+    "list_models",
     "models",
     "ModelVersionInfo",
     "ModelVersions",

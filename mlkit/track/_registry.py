@@ -18,7 +18,7 @@ from mlkit.exceptions import ConfigError, TrackingError
 from mlkit.track import _store
 from mlkit.track._defaults import configure
 
-__all__ = ["ModelVersionInfo", "ModelVersions", "register", "promote", "models"]
+__all__ = ["list_models", "ModelVersionInfo", "ModelVersions", "register", "promote", "models"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
@@ -388,8 +388,12 @@ def promote(name: str, version: int | str, alias: str = "champion") -> ModelVers
     return _info(client, client.get_model_version(name, ref))
 
 
-def models(name: str | None = None) -> ModelVersions:
+def list_models(name: str | None = None) -> ModelVersions:
     """Registered model versions with their aliases (newest first per model).
+
+    Listings in mlkit are ``list_<things>()`` (:func:`mlkit.serve.list_servers`,
+    :func:`mlkit.jobs.list_runs`); one that is not a DataFrame itself gives its table by
+    ``to_pandas()``.
 
     Parameters
     ----------
@@ -399,7 +403,7 @@ def models(name: str | None = None) -> ModelVersions:
     Examples
     --------
     >>> import mlkit
-    >>> mlkit.track.models()                                     # doctest: +SKIP
+    >>> mlkit.track.list_models()                                # doctest: +SKIP
     model  version  aliases    run                               status  created
     churn  2        champion   3f2...                            READY   2026-11-20 10:00:00
     churn  1        candidate  9a1...                            READY   2026-11-20 09:58:00
@@ -418,3 +422,12 @@ def models(name: str | None = None) -> ModelVersions:
         for mv in sorted(_versions(client, rm.name), key=lambda v: -int(v.version)):
             out.append(_info(client, mv, by_version))
     return out
+
+
+def models(name: str | None = None) -> ModelVersions:
+    """Deprecated name of :func:`list_models` (listings are ``list_<things>()``)."""
+    import warnings
+
+    warnings.warn("mlkit.track.models() is now mlkit.track.list_models()", DeprecationWarning,
+                  stacklevel=2)
+    return list_models(name)

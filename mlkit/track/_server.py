@@ -247,9 +247,9 @@ def tracking_server() -> TrackingServer | None:
     >>> mlkit.track.tracking_server() is None      # doctest: +SKIP
     True
     """
-    from mlkit.serve import _registry
+    from mlkit.serve import _running
 
-    entry = _registry.read().get(NAME)
+    entry = _running.read().get(NAME)
     if entry is None or entry.get("kind") != "tracking":
         return None
     return TrackingServer(entry)
@@ -350,7 +350,7 @@ def _refuse_other_store() -> None:
 def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str, Any]:
     import psutil
 
-    from mlkit.serve import _registry
+    from mlkit.serve import _running
     from mlkit.serve._server import (
         _launch,
         _mlflow_command,
@@ -389,17 +389,17 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "home": str(config.home_path()),
         }
-        _registry.add(entry, home=entry["home"])
+        _running.add(entry, home=entry["home"])
         try:
             why = _wait_ready(proc, url, deadline, creds)
         except BaseException:  # an interrupt while waiting: leave nothing behind
             _terminate(entry, 5)
-            _registry.remove(NAME, home=entry["home"])
+            _running.remove(NAME, home=entry["home"])
             raise
         if why is None:
             return entry
         _terminate(entry, 5)
-        _registry.remove(NAME, home=entry["home"])
+        _running.remove(NAME, home=entry["home"])
         tail = _tail(log_path)
         if why == "exited" and not port and "address already in use" in tail.lower() \
                 and attempt < 2:

@@ -68,6 +68,9 @@ class StudyTracker:
         self._thread: threading.Thread | None = None
         self._best: float | None = None
         self._n_logged = 0
+        # best_value's step is the count of finished trials: trials finish out of number order
+        # on several workers, and MLflow's latest value is the one at the highest step.
+        self._finished = 0
 
     # -- parent run ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -112,6 +115,7 @@ class StudyTracker:
                 storage.set_study_system_attr(self.study._study_id, RUN_ID_ATTR, self.run_id)
                 storage.set_study_system_attr(self.study._study_id, URI_ATTR, uri)
             self._best = self._initial_best()
+            self._finished = _n_finished(self.study)
             self._thread = threading.Thread(
                 target=self._writer, name="mlkit-tune-mlflow", daemon=True
             )
@@ -134,6 +138,7 @@ class StudyTracker:
     def log_trial(self, frozen: FrozenTrial, row: TrialRow) -> None:
         """Queue a finished trial's child run (written by the background thread)."""
         improved = False
+        self._finished += 1
         if row.state == "COMPLETE" and row.value is not None and len(self.study.directions) == 1:
             maximize = self.study.directions[0].name == "MAXIMIZE"
             if self._best is None or (
@@ -141,7 +146,7 @@ class StudyTracker:
             ):
                 self._best = row.value
                 improved = True
-        self._queue.put((frozen, row, self._best if improved else None))
+        self._queue.put((frozen, row, (self._finished, self._best) if improved else None))
 
     def _writer(self) -> None:
         from mlflow import MlflowClient
@@ -160,7 +165,8 @@ class StudyTracker:
                 self._write_child(client, frozen, row)
                 self._n_logged += 1
                 if best is not None:
-                    self._parent.metric("best_value", best, step=frozen.number)
+                    step, value = best
+                    self._parent.metric("best_value", value, step=step)
                 if self._queue.empty():
                     self._parent.flush()
             except Exception as exc:  # MLflow trouble must not stop the study: report at the end
@@ -228,7 +234,9 @@ class StudyTracker:
         try:
             if len(self.study.directions) == 1:
                 best = self.study.best_trial
-                parent.metric("best_value", best.value, step=best.number)
+                # at the last step, so it is the run's latest best_value
+                parent.metric("best_value", best.value,
+                              step=max(self._finished, _n_finished(self.study)))
                 parent.tag("mlkit.best_trial", best.number)
                 parent.tags({f"best.{metric_key(k)}": v for k, v in best.params.items()})
                 if "model_uri" in best.user_attrs:
@@ -244,6 +252,10 @@ class StudyTracker:
         except ValueError:  # no COMPLETE trial yet
             pass
         parent.flush()  # one batch: the best_value history, counts and best params
+
+
+def _n_finished(study: Any) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
 
 
 def _exists(mlflow: Any, run_id: str) -> bool:

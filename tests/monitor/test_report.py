@@ -38,10 +38,12 @@ def test_verdict_order_and_table(report):
     assert sorted(report.drifted_features) == ["moved", "plan"]
     names = [r.feature for r in report.features]
     assert names[:2] == report.drifted_features  # drifted first
-    frame = report.to_frame()
+    frame = report.to_pandas()
     assert list(frame["feature"]) == names
     assert frame["drifted"].tolist() == [True, True, False, False]
     assert {"statistic", "p_value", "psi", "js_distance", "exact"} <= set(frame.columns)
+    with pytest.warns(DeprecationWarning, match="to_pandas"):  # the old name still answers
+        assert report.to_frame().equals(frame)
     assert report.skipped == ["target"]
     text = str(report)
     assert text.splitlines()[0].startswith("DRIFT: 2 of 4 features drifted")

@@ -249,11 +249,11 @@ def test_cli_stop_unknown_name_fails_cleanly(mlkit_home):
 
 
 def test_registry_file_is_json_written_atomically(demo, mlkit_home):
-    from mlkit.serve import _registry
+    from mlkit.serve import _running
 
-    _registry.add({"name": "a", "pid": 1, "create_time": 0})
-    path = _registry.registry_path()
+    _running.add({"name": "a", "pid": 1, "create_time": 0})
+    path = _running.running_path()
     assert json.loads(path.read_text())["servers"]["a"]["pid"] == 1
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
-    _registry.remove("a")
+    _running.remove("a")
     assert json.loads(path.read_text())["servers"] == {}

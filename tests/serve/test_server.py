@@ -267,6 +267,9 @@ def test_list_get_and_cli_list_after_a_restart(servers, demo, at_serve_home):
     assert names == ["inst", "plain"]
     assert mlkit.serve.get("plain").url == servers["plain"].url
     assert "plain" in repr(mlkit.serve.list_servers())
+    table = mlkit.serve.list_servers().to_pandas()
+    assert table.name.tolist() == ["inst", "plain"]
+    assert table.set_index("name").url["plain"] == servers["plain"].url
     # A new process (a restarted kernel) finds them through the registry file.
     env = {**os.environ, "MLKIT_HOME": str(demo.home)}
     out = subprocess.run([sys.executable, "-m", "mlkit.cli", "serve", "list"], env=env,
@@ -284,17 +287,17 @@ def test_stale_registry_entries_are_pruned(demo, at_serve_home):
     import psutil
 
     import mlkit
-    from mlkit.serve import _registry
+    from mlkit.serve import _running
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     created = psutil.Process(dead.pid).create_time()
     dead.wait()
-    _registry.add({"name": "ghost", "pid": dead.pid, "pgid": dead.pid, "create_time": created,
+    _running.add({"name": "ghost", "pid": dead.pid, "pgid": dead.pid, "create_time": created,
                    "url": "http://127.0.0.1:1", "model": "x", "port": 1,
                    "started": "2026-01-01T00:00:00+00:00"})
-    assert "ghost" in _registry.read(prune=False)
+    assert "ghost" in _running.read(prune=False)
     assert "ghost" not in [s.name for s in mlkit.serve.list_servers()]
-    assert "ghost" not in _registry.read(prune=False)  # removed from the file too
+    assert "ghost" not in _running.read(prune=False)  # removed from the file too
     with pytest.raises(mlkit.exceptions.ServeError, match="no server named 'ghost'"):
         mlkit.serve.stop("ghost")
 

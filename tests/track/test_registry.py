@@ -53,12 +53,14 @@ def test_register_promote_and_serve_by_alias(two_runs):
     served = mlflow.pyfunc.load_model("models:/doubler@champion")
     assert served.predict(frame).tolist() == [3.0, 15.0]
 
-    listed = mlkit.track.models()
+    listed = mlkit.track.list_models()
     assert [(v.name, v.version, v.aliases) for v in listed] == [
         ("doubler", 2, ("challenger", "champion")),
         ("doubler", 1, ("candidate",)),
     ]
-    assert mlkit.track.models("doubler") == listed
+    assert mlkit.track.list_models("doubler") == listed
+    with pytest.warns(DeprecationWarning, match="list_models"):  # the old name still answers
+        assert mlkit.track.models() == listed
     html = listed._repr_html_()
     assert html.startswith("<table>") and html.count("<tr>") == 3 and "challenger, champion" in html
     text = str(listed).splitlines()
@@ -73,7 +75,7 @@ def test_register_accepts_runs_uris_runs_and_model_info(two_runs):
     assert mlkit.track.register(f"runs:/{run_b}", "m").run_id == run_b
     assert mlkit.track.register(mlflow.get_run(run_a), "m").version == 3
     assert mlkit.track.register(infos_a[0], "m").version == 4
-    assert [v.version for v in mlkit.track.models("m")] == [4, 3, 2, 1]
+    assert [v.version for v in mlkit.track.list_models("m")] == [4, 3, 2, 1]
 
 
 def test_a_run_with_several_models_asks_which_one():
@@ -101,7 +103,7 @@ def test_bad_register_input_is_refused_before_anything_is_written(model, name, a
     # "RUN" stands for a run id that is never looked up: names are checked first.
     with pytest.raises(error, match=text):
         mlkit.track.register("a" * 32 if model == "RUN" else model, name, alias=alias)
-    assert mlkit.track.models() == []
+    assert mlkit.track.list_models() == []
 
 
 def test_a_run_without_a_model(tmp_path):
@@ -109,7 +111,7 @@ def test_a_run_without_a_model(tmp_path):
         mlflow.log_metric("loss", 1.0)
     with pytest.raises(TrackingError, match=f"run {r.info.run_id} has no logged model"):
         mlkit.track.register(r.info.run_id, "m")
-    assert mlkit.track.models() == []
+    assert mlkit.track.list_models() == []
 
 
 def test_promote_and_models_name_what_exists(two_runs):
@@ -122,5 +124,5 @@ def test_promote_and_models_name_what_exists(two_runs):
     with pytest.raises(TrackingError, match="'doubler' has no alias 'best'; aliases: candidate"):
         mlkit.track.promote("doubler", "best")
     with pytest.raises(TrackingError, match="no registered model 'nope'"):
-        mlkit.track.models("nope")
-    assert mlkit.track.models("doubler")[0].aliases == ("candidate",)  # nothing moved
+        mlkit.track.list_models("nope")
+    assert mlkit.track.list_models("doubler")[0].aliases == ("candidate",)  # nothing moved

@@ -33,6 +33,11 @@ def test_parent_and_child_runs(cluster):
     assert parent.data.params["sampler"] == "TPESampler"
     best = study.best_trial
     assert parent.data.metrics["best_value"] == best.value
+    # the history steps are the finish order (trials on 2 workers finish out of number order):
+    # in step order the running best only improves, and ends at the study's best
+    history = mlflow.MlflowClient().get_metric_history(parent.info.run_id, "best_value")
+    values = [m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
+    assert values == sorted(values, reverse=True) and values[-1] == best.value
     assert parent.data.tags["mlkit.best_trial"] == str(best.number)
     assert parent.data.tags["best.x"] == str(best.params["x"])
     assert parent.data.tags["mlkit.n_complete"] == "5" and parent.data.tags["mlkit.n_fail"] == "1"

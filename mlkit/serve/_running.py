@@ -1,4 +1,5 @@
-"""The registry of running scoring servers: one JSON file under the mlkit home.
+"""The record of running servers (scoring servers, gateways, the tracking server): one JSON file
+under the mlkit home.
 
 ``serve.start`` records every server it launches (name, pid, process group, port, model, start
 time) so ``%mlscale serve list`` / ``stop`` find them again after a kernel restart. Entries whose
@@ -21,12 +22,12 @@ from typing import Any
 from mlkit import config
 from mlkit._fs import atomic_write, lock
 
-__all__ = ["registry_path", "read", "add", "remove", "is_alive", "group_members", "locked"]
+__all__ = ["running_path", "read", "add", "remove", "is_alive", "group_members", "locked"]
 
 _FILE = "servers.json"
 
 
-def registry_path(home: str | Path | None = None) -> Path:
+def running_path(home: str | Path | None = None) -> Path:
     """Path of the registry file (``<home>/servers/servers.json``; default: the mlkit home)."""
     if home is None:
         return config.home("servers") / _FILE
@@ -38,7 +39,7 @@ def registry_path(home: str | Path | None = None) -> Path:
 @contextlib.contextmanager
 def locked(home: str | Path | None = None) -> Iterator[Path]:
     """Hold the registry's exclusive lock; yields the registry path."""
-    path = registry_path(home)
+    path = running_path(home)
     with lock(path.with_suffix(".lock")):
         yield path
 
