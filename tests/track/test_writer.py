@@ -169,6 +169,8 @@ def test_ctrl_c_in_the_middle_of_writing_ends_the_run_killed(store, mlkit_home, 
     client, exp = store
     script = tmp_path / "writer.py"
     script.write_text(textwrap.dedent(f"""
+        import faulthandler, signal
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks where it hangs
         import mlflow
         from mlkit import track
         from mlkit.track._writer import RunWriter
@@ -197,7 +199,14 @@ def test_ctrl_c_in_the_middle_of_writing_ends_the_run_killed(store, mlkit_home, 
             timeout=60, what="the writer process to store a few batches",
         )
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack into writer.err
+            wait_for(lambda: "Thread" in (tmp_path / "writer.err").read_text(), timeout=30,
+                     what="the hung writer's stacks")
+            pytest.fail("the writer did not exit within 120 s of SIGINT; its stacks:\n"
+                        + (tmp_path / "writer.err").read_text()[-6000:])
     finally:
         if proc.poll() is None:
             proc.kill()
