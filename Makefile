@@ -95,6 +95,9 @@ browser-deps system-deps:
 # in one does not hide the others' results); the last line sums them up and the target fails if
 # any failed.
 REPORTS := .test-reports
+# MLflow's usage telemetry off for the tests' processes (nbval's kernels too): nothing here may
+# reach an outside host.
+test: export MLFLOW_DISABLE_TELEMETRY ?= true
 test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
 	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/doctest.xml --doctest-modules mlkit

@@ -22,6 +22,9 @@ CLUSTER_SPEC = {"workers": 2, "threads_per_worker": 1, "memory_limit": "2GB"}
 
 def pytest_configure(config):
     os.environ.setdefault("MLKIT_DASHBOARD", "0")  # tests never need the bokeh dashboard
+    # MLflow's usage telemetry posts from every process that imports it (kernels, workers,
+    # servers); the test machines reach no outside host, so each would only wait for it.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # A shell starts background commands (`make test &`, CI runners) with SIGINT ignored, and
     # Python then keeps ignoring it: the tests that press the stop button (a real SIGINT,
     # tests/_stop.py) would wait forever. Give the process Python's usual Ctrl-C back.
