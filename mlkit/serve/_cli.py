@@ -79,7 +79,8 @@ def run_command(model: str, port: int, host: str, workers: int, name: str | None
                 scale_to_zero: str | None) -> None:
     """Serve MODEL in the foreground until Ctrl-C (or SIGTERM), then stop it cleanly."""
     from mlkit.exceptions import MlkitError
-    from mlkit.serve._server import _PROCS, start
+    from mlkit.serve._process import PROCS as _PROCS
+    from mlkit.serve._server import start
 
     extra: dict[str, Any] = {}
     if replicas is not None or gateway is not None or scale_to_zero is not None:

@@ -26,7 +26,10 @@ from mlkit._fs import atomic_write
 from mlkit.exceptions import ServeArgumentError, ServeError
 from mlkit.serve import _running
 from mlkit.serve._models import ModelRef, default_name
-from mlkit.serve._server import Server, _launch, _terminate, _unique_name, _wait_ready
+from mlkit.serve._process import launch as _launch
+from mlkit.serve._process import terminate as _terminate
+from mlkit.serve._process import wait_ready as _wait_ready
+from mlkit.serve._server import Server, _unique_name
 
 __all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args", "parse_duration",
            "cluster_placement"]
@@ -355,7 +358,11 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     import psutil
 
     from mlkit.serve._keys import keys_path
-    from mlkit.serve._server import _model_folder, _pick_port, _port_free, _server_env, _tail
+    from mlkit.serve._process import pick_port as _pick_port
+    from mlkit.serve._process import port_free as _port_free
+    from mlkit.serve._process import server_env as _server_env
+    from mlkit.serve._process import tail as _tail
+    from mlkit.serve._server import _model_folder
 
     auth = check_gateway_args(replicas, max_batch_rows, max_wait_ms, max_body_bytes, api_keys,
                               host)

@@ -73,7 +73,9 @@ def dockerfile(model: Any, out_dir: str | Path, *, timeout: float = 600.0) -> Pa
     """
     from mlkit import track
     from mlkit.serve._models import resolve
-    from mlkit.serve._server import _mlflow_command, _server_env, _tail
+    from mlkit.serve._process import mlflow_command as _mlflow_command
+    from mlkit.serve._process import server_env as _server_env
+    from mlkit.serve._process import tail as _tail
 
     out = check_out_dir(out_dir)
     tracking_uri = track.tracking_uri()

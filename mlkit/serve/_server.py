@@ -18,13 +18,8 @@ log to ``<home>/servers/<name>/server.log``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -33,87 +28,10 @@ from typing import Any
 
 from mlkit import _args, config
 from mlkit.exceptions import ServeArgumentError, ServeError
-from mlkit.serve import _running
+from mlkit.serve import _process, _running
 from mlkit.serve._models import NAME_RE, ModelRef, default_name, resolve
 
 __all__ = ["Server", "ServerList", "start", "stop", "list_servers", "get"]
-
-# Popen objects of servers this process started, so stopped ones are reaped (no zombies).
-_PROCS: dict[int, subprocess.Popen] = {}
-_PING_INTERVAL = 0.25
-
-
-def _tail(path: str | Path, lines: int = 30) -> str:
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _pick_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env(tracking_uri: str) -> dict[str, str]:
-    env = os.environ.copy()
-    # `mlflow models serve` execs `uvicorn` by name: the venv's bin folder must come first.
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env["MLFLOW_TRACKING_URI"] = tracking_uri  # so models:/ and runs:/ resolve in the server
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("MLKIT_SERVE_CONFIG", None)
-    return env
-
-
-def _mlflow_command() -> list[str]:
-    exe = Path(sys.executable).parent / "mlflow"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mlflow"]
-
-
-def _reap(pid: int) -> None:
-    proc = _PROCS.pop(pid, None)
-    if proc is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-
-
-def _terminate(entry: dict[str, Any], timeout: float) -> None:
-    """SIGTERM the server's group (uvicorn stops gracefully, flushing logs), then SIGKILL."""
-    import psutil
-
-    members = _running.group_members(entry)
-    pgid = int(entry.get("pgid", entry["pid"]))
-    if members:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGTERM)
-        _gone, alive = psutil.wait_procs(members, timeout=timeout)
-        if alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-            for proc in alive:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            psutil.wait_procs(alive, timeout=5)
-    _reap(int(entry["pid"]))
-    left = _running.group_members(entry)
-    if left:
-        raise ServeError(
-            f"server {entry['name']!r}: processes {[p.pid for p in left]} survived SIGKILL"
-        )
-
 
 class Server:
     """Handle on a running scoring server (returned by :func:`start`, :func:`get`).
@@ -308,7 +226,7 @@ class Server:
         --------
         >>> print(srv.logs(5))      # doctest: +SKIP
         """
-        return _tail(self.log_path, lines)
+        return _process.tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop the server and every process it started; False if it was not running.
@@ -319,7 +237,7 @@ class Server:
         True
         """
         was_alive = self.alive()
-        _terminate(self._entry, timeout)
+        _process.terminate(self._entry, timeout)
         _running.remove(self.name, home=self._entry.get("home"))
         if self._session is not None:
             self._session.close()
@@ -495,40 +413,6 @@ def _model_folder(ref: ModelRef, dst: Path, tracking_uri: str) -> str:
         raise ServeError(f"cannot download model {ref.uri!r}: {exc.message}") from None
 
 
-def _launch(cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:
-        log.write(f"=== mlkit: {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=str(cwd), start_new_session=True,  # own process group: stop kills it whole
-        )
-    _PROCS[proc.pid] = proc
-    return proc
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, deadline: float) -> str | None:
-    """None once /ping answers 200; else why not ("exited" or "timeout")."""
-    import requests
-
-    session = requests.Session()
-    session.trust_env = False
-    try:
-        while True:
-            if proc.poll() is not None:
-                return "exited"
-            try:
-                if session.get(f"{url}/ping", timeout=2).status_code == 200:
-                    return None
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                return "timeout"
-            time.sleep(_PING_INTERVAL)
-    finally:
-        session.close()
-
-
 def start(
     model: Any,
     port: int = 0,
@@ -660,7 +544,7 @@ def start(
             gateway=gateway, timeout=timeout, scale_to_zero=scale_to_zero,
             placement=placement,
         )
-    if port and not _port_free(host, port):
+    if port and not _process.port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
 
     running = _running.read()
@@ -675,7 +559,7 @@ def start(
     folder = config.home("servers", name)
     log_path = folder / "server.log"
     log_path.write_bytes(b"")
-    env = _server_env(tracking_uri)
+    env = _process.server_env(tracking_uri)
     instrumented = bool(metrics or log_predictions)
     predictions = str(config.home("predictions", name)) if log_predictions else None
     if instrumented:
@@ -694,16 +578,16 @@ def start(
 
     deadline = time.monotonic() + timeout
     for attempt in range(3):
-        chosen = port or _pick_port(host)
+        chosen = port or _process.pick_port(host)
         if instrumented:
             cmd = [sys.executable, "-m", "uvicorn", "--factory", "mlkit.serve._app:create_app",
                    "--host", host, "--port", str(chosen), "--workers", str(workers),
                    "--timeout-graceful-shutdown", "10"]
         else:
-            cmd = [*_mlflow_command(), "models", "serve", "-m", ref.uri, "--env-manager", "local",
-                   "-h", host, "-p", str(chosen), "-w", str(workers)]
+            cmd = [*_process.mlflow_command(), "models", "serve", "-m", ref.uri,
+                   "--env-manager", "local", "-h", host, "-p", str(chosen), "-w", str(workers)]
         url = f"http://{host}:{chosen}"
-        proc = _launch(cmd, env, log_path, folder)
+        proc = _process.launch(cmd, env, log_path, folder)
         import psutil
 
         entry = {
@@ -718,16 +602,16 @@ def start(
         }
         _running.add(entry, home=entry["home"])
         try:
-            why = _wait_ready(proc, url, deadline)
+            why = _process.wait_ready(proc, url, deadline)
         except BaseException:  # KeyboardInterrupt while waiting: leave nothing behind
-            _terminate(entry, 5)
+            _process.terminate(entry, 5)
             _running.remove(name, home=entry["home"])
             raise
         if why is None:
             return Server(entry)
-        _terminate(entry, 5)
+        _process.terminate(entry, 5)
         _running.remove(name, home=entry["home"])
-        tail = _tail(log_path)
+        tail = _process.tail(log_path)
         lost_port = "address already in use" in tail.lower()
         if why == "exited" and not port and lost_port and attempt < 2:
             continue  # lost the race for the free port to another process: pick a new one

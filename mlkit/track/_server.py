@@ -351,13 +351,11 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
     import psutil
 
     from mlkit.serve import _running
-    from mlkit.serve._server import (
-        _launch,
-        _mlflow_command,
-        _pick_port,
-        _tail,
-        _terminate,
-    )
+    from mlkit.serve._process import launch as _launch
+    from mlkit.serve._process import mlflow_command as _mlflow_command
+    from mlkit.serve._process import pick_port as _pick_port
+    from mlkit.serve._process import tail as _tail
+    from mlkit.serve._process import terminate as _terminate
 
     folder = _folder()
     log_path = folder / "server.log"
