@@ -172,19 +172,7 @@ def tune(
     catch_t = v.check_catch(catch)
     retries = v.check_retries(retries)
     on = v.check_on(on)
-    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
-        raise TuneError(
-            f"sampler must be an Optuna sampler (e.g. optuna.samplers.TPESampler()), "
-            f"got {sampler!r}"
-        )
-    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
-        raise TuneError(
-            f"pruner must be an Optuna pruner (e.g. optuna.pruners.MedianPruner()), got {pruner!r}"
-        )
-    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
-        raise TuneError(
-            f"experiment must be a non-empty MLflow experiment name, got {experiment!r}"
-        )
+    _check_engines(sampler, pruner, experiment)
     spec = resolve(storage)
     if on == "workers" and not spec.shared:
         raise TuneError(
@@ -237,29 +225,12 @@ def tune(
         catch=catch_t,
         sources=capture(objective),
     )
-    try:
-        if on == "workers":  # refuse an objective that cannot travel, before any write
-            cloudpickle.dumps(payload)
-    except Exception as exc:
-        raise TuneError(
-            f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
-            "sampler and the pruner must pickle; open files, locks and clients inside the "
-            "objective instead of capturing them"
-        ) from exc
+    if on == "workers":  # refuse an objective that cannot travel, before any write
+        _check_sendable(payload)
 
     # -- 4. the study: continue it (same directions) or create it -----------------------------
     st = open_storage(spec, client)
-    study_id = _find_study(st, name)
-    if study_id is not None:
-        stored = [d.name.lower() for d in st.get_study_directions(study_id)]
-        if stored != dirs:
-            raise TuneError(
-                f"study {name!r} already exists in {spec.describe()} with direction "
-                f"{_fmt_dirs(stored)}, but direction={_fmt_dirs(dirs)} was asked: pass "
-                f"direction={_fmt_dirs(stored)} to continue it, or choose another study_name"
-            )
-    else:
-        st.create_new_study([StudyDirection[d.upper()] for d in dirs], name)
+    _continue_or_create(st, spec, name, dirs)
     study = Study(study_name=name, storage=st, sampler=sampler, pruner=pruner)
     study.storage_description = spec.describe()
     # What the objective's own mlkit/MLflow calls on a worker should use (workers do not see
@@ -278,14 +249,66 @@ def tune(
     runner = _Driver(study, st, prog, blob, n_trials, concurrency, timeout, retries, on, client)
     if on == "client":
         remember_payload(runner.token, payload)
-    view = _open_view(prog, progress)
-    runner.view = view
+    runner.view = _open_view(prog, progress)
+    _run(runner, study, prog, track=track, experiment=experiment, n_trials=n_trials)
+    return study
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _check_engines(sampler: Any, pruner: Any, experiment: Any) -> None:
+    """The sampler, pruner and experiment name, checked before anything is written."""
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise TuneError(
+            f"sampler must be an Optuna sampler (e.g. optuna.samplers.TPESampler()), "
+            f"got {sampler!r}"
+        )
+    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+        raise TuneError(
+            f"pruner must be an Optuna pruner (e.g. optuna.pruners.MedianPruner()), got {pruner!r}"
+        )
+    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+        raise TuneError(
+            f"experiment must be a non-empty MLflow experiment name, got {experiment!r}"
+        )
+
+
+def _check_sendable(payload: Payload) -> None:
+    try:
+        cloudpickle.dumps(payload)
+    except Exception as exc:
+        raise TuneError(
+            f"the objective cannot be sent to the workers ({type(exc).__name__}: {exc}): it, the "
+            "sampler and the pruner must pickle; open files, locks and clients inside the "
+            "objective instead of capturing them"
+        ) from exc
+
+
+def _continue_or_create(st: Any, spec: StorageSpec, name: str, dirs: list[str]) -> None:
+    """Continue the study ``name`` if it exists with the same directions, else create it."""
+    study_id = _find_study(st, name)
+    if study_id is None:
+        st.create_new_study([StudyDirection[d.upper()] for d in dirs], name)
+        return
+    stored = [d.name.lower() for d in st.get_study_directions(study_id)]
+    if stored != dirs:
+        raise TuneError(
+            f"study {name!r} already exists in {spec.describe()} with direction "
+            f"{_fmt_dirs(stored)}, but direction={_fmt_dirs(dirs)} was asked: pass "
+            f"direction={_fmt_dirs(stored)} to continue it, or choose another study_name"
+        )
+
+
+def _run(runner: Any, study: Study, prog: TuneProgress, *, track: bool,
+         experiment: str | None, n_trials: int) -> None:
+    """Run the trials, inside the study's MLflow parent run when tracked; the view always
+    ends in its final state."""
     try:
         if track:
             from mlkit.tune._tracking import StudyTracker
 
             tracker = StudyTracker(
-                study, experiment=experiment, storage_description=spec.describe(), n_trials=n_trials
+                study, experiment=experiment, storage_description=study.storage_description,
+                n_trials=n_trials,
             )
             with tracker.parent():
                 study.mlflow_run_id = tracker.run_id
@@ -295,12 +318,8 @@ def tune(
             runner.run()
     finally:
         prog.finish()
-        if view is not None:
-            view.close()
-    return study
-
-
-# -- helpers ------------------------------------------------------------------------------------
+        if runner.view is not None:
+            runner.view.close()
 def _fmt_dirs(dirs: list[str]) -> str:
     return repr(dirs[0]) if len(dirs) == 1 else repr(dirs)
 
