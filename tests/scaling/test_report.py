@@ -25,7 +25,11 @@ SMALL = {"rows": 2000, "rounds": 4, "trials": 2, "requests": 4, "clients": (1, 4
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    """A report measured once; the module keeps its own mlkit home (and so its MLflow store)."""
+    """A report measured once; the module keeps its own mlkit home (and so its MLflow store).
+
+    No cluster is active when it starts (an earlier module's may be), so the report starts
+    its own, which it must stop again."""
+    mlkit.cluster.down()
     home = tmp_path_factory.mktemp("scaling-home")
     out = tmp_path_factory.mktemp("scaling-out") / "report"
     with pytest.MonkeyPatch.context() as mp:
