@@ -79,7 +79,7 @@ def run_command(model: str, port: int, host: str, workers: int, name: str | None
                 scale_to_zero: str | None) -> None:
     """Serve MODEL in the foreground until Ctrl-C (or SIGTERM), then stop it cleanly."""
     from mlkit.exceptions import MlkitError
-    from mlkit.serve._process import PROCS as _PROCS
+    from mlkit.serve import _process
     from mlkit.serve._server import start
 
     extra: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def run_command(model: str, port: int, host: str, workers: int, name: str | None
         click.echo(f"prediction log: {srv.predictions_path}")
     code = 0
     try:
-        proc = _PROCS.get(srv.pid)
+        proc = _process.PROCS.get(srv.pid)
         while proc is not None and proc.poll() is None:
             time.sleep(0.5)
         click.echo(f"the server exited by itself; last lines of {srv.log_path}:\n{srv.logs()}",

@@ -24,11 +24,8 @@ from typing import Any
 from mlkit import _args, config
 from mlkit._fs import atomic_write
 from mlkit.exceptions import ServeArgumentError, ServeError
-from mlkit.serve import _running
+from mlkit.serve import _process, _running
 from mlkit.serve._models import ModelRef, default_name
-from mlkit.serve._process import launch as _launch
-from mlkit.serve._process import terminate as _terminate
-from mlkit.serve._process import wait_ready as _wait_ready
 from mlkit.serve._server import Server, _unique_name
 
 __all__ = ["GatewayServer", "start_gateway", "route_for", "check_gateway_args", "parse_duration",
@@ -296,7 +293,7 @@ class GatewayServer(Server):
                     pass
             _running.remove(self.name, home=home)
             return was_alive
-        _terminate(self._entry, timeout)
+        _process.terminate(self._entry, timeout)
         cluster_routes = [self._entry["route_id"]] if self._entry.get("route_id") else []
         for other, entry in _running.read(prune=False, home=home).items():
             if entry.get("gateway") == self.name or other == self.name:
@@ -358,10 +355,6 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
     import psutil
 
     from mlkit.serve._keys import keys_path
-    from mlkit.serve._process import pick_port as _pick_port
-    from mlkit.serve._process import port_free as _port_free
-    from mlkit.serve._process import server_env as _server_env
-    from mlkit.serve._process import tail as _tail
     from mlkit.serve._server import _model_folder
 
     auth = check_gateway_args(replicas, max_batch_rows, max_wait_ms, max_body_bytes, api_keys,
@@ -409,16 +402,16 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
         _running.add(entry, home=entry["home"])
         return GatewayServer(entry)
 
-    if port and not _port_free(host, port):
+    if port and not _process.port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
     log_path = folder / "server.log"
     log_path.write_bytes(b"")
     token_file = folder / "admin-token"
     atomic_write(token_file, secrets.token_urlsafe(32), mode=0o600)  # never readable by others
-    env = _server_env(tracking_uri)
+    env = _process.server_env(tracking_uri)
     deadline = time.monotonic() + timeout
     for attempt in range(3):
-        chosen = port or _pick_port(host)
+        chosen = port or _process.pick_port(host)
         from mlkit.serve._gateway import CONFIG_ENV
 
         env[CONFIG_ENV] = json.dumps({
@@ -427,7 +420,8 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
             "admin_token": token_file.read_text().strip(), "routes": [spec],
         })
         base = f"http://{host}:{chosen}"
-        proc = _launch([sys.executable, "-m", "mlkit.serve._gateway"], env, log_path, folder)
+        proc = _process.launch([sys.executable, "-m", "mlkit.serve._gateway"], env, log_path,
+                               folder)
         entry = {
             "name": name, "pid": proc.pid, "pgid": proc.pid,
             "create_time": psutil.Process(proc.pid).create_time(), "host": host,
@@ -443,16 +437,16 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
         }
         _running.add(entry, home=entry["home"])
         try:
-            why = _wait_ready(proc, base + route, deadline)
+            why = _process.wait_ready(proc, base + route, deadline)
         except BaseException:
-            _terminate(entry, 5)
+            _process.terminate(entry, 5)
             _running.remove(name, home=entry["home"])
             raise
         if why is None:
             return GatewayServer(entry)
-        _terminate(entry, 5)
+        _process.terminate(entry, 5)
         _running.remove(name, home=entry["home"])
-        tail = _tail(log_path)
+        tail = _process.tail(log_path)
         if why == "exited" and not port and "address already in use" in tail.lower() \
                 and attempt < 2:
             continue

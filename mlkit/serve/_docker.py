@@ -72,27 +72,26 @@ def dockerfile(model: Any, out_dir: str | Path, *, timeout: float = 600.0) -> Pa
     PosixPath('build/iris')
     """
     from mlkit import track
+    from mlkit.serve import _process
     from mlkit.serve._models import resolve
-    from mlkit.serve._process import mlflow_command as _mlflow_command
-    from mlkit.serve._process import server_env as _server_env
-    from mlkit.serve._process import tail as _tail
 
     out = check_out_dir(out_dir)
     tracking_uri = track.tracking_uri()
     ref = resolve(model, tracking_uri)
     with staged(out) as tmp:
         log = tmp.parent / f"{tmp.name}.log"
-        cmd = [*_mlflow_command(), "models", "generate-dockerfile", "-m", ref.uri, "-d", str(tmp)]
+        cmd = [*_process.mlflow_command(), "models", "generate-dockerfile", "-m", ref.uri,
+               "-d", str(tmp)]
         try:
             with open(log, "wb") as handle:
                 proc = subprocess.run(
                     cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=_server_env(tracking_uri), timeout=timeout, check=False,
+                    env=_process.server_env(tracking_uri), timeout=timeout, check=False,
                 )
             if proc.returncode != 0 or not (tmp / "Dockerfile").is_file():
                 raise ServeError(
                     f"mlflow models generate-dockerfile failed for {str(model)!r} "
-                    f"(exit code {proc.returncode}):\n{_tail(log)}"
+                    f"(exit code {proc.returncode}):\n{_process.tail(log)}"
                 )
         except subprocess.TimeoutExpired:
             raise ServeError(

@@ -350,12 +350,7 @@ def _refuse_other_store() -> None:
 def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str, Any]:
     import psutil
 
-    from mlkit.serve import _running
-    from mlkit.serve._process import launch as _launch
-    from mlkit.serve._process import mlflow_command as _mlflow_command
-    from mlkit.serve._process import pick_port as _pick_port
-    from mlkit.serve._process import tail as _tail
-    from mlkit.serve._process import terminate as _terminate
+    from mlkit.serve import _process, _running
 
     folder = _folder()
     log_path = folder / "server.log"
@@ -367,16 +362,16 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
     env = _server_env(_auth_env(folder, creds) if creds else {})
     deadline = time.monotonic() + timeout
     for attempt in range(3):
-        chosen = port or _pick_port(host)
+        chosen = port or _process.pick_port(host)
         url, allowed = _address(host, chosen)
         loopback = _is_loopback(host)
-        cmd = [*_mlflow_command(), "server", "--backend-store-uri", backend,
+        cmd = [*_process.mlflow_command(), "server", "--backend-store-uri", backend,
                "--serve-artifacts", "--artifacts-destination", str(artifacts),
                "--host", host, "--port", str(chosen), "--workers", "1",
                "--allowed-hosts", ",".join(allowed)]
         if auth:
             cmd += ["--app-name", "basic-auth"]
-        proc = _launch(cmd, env, log_path, folder)
+        proc = _process.launch(cmd, env, log_path, folder)
         entry = {
             "name": NAME, "kind": "tracking", "pid": proc.pid, "pgid": proc.pid,
             "create_time": psutil.Process(proc.pid).create_time(),
@@ -391,14 +386,14 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
         try:
             why = _wait_ready(proc, url, deadline, creds)
         except BaseException:  # an interrupt while waiting: leave nothing behind
-            _terminate(entry, 5)
+            _process.terminate(entry, 5)
             _running.remove(NAME, home=entry["home"])
             raise
         if why is None:
             return entry
-        _terminate(entry, 5)
+        _process.terminate(entry, 5)
         _running.remove(NAME, home=entry["home"])
-        tail = _tail(log_path)
+        tail = _process.tail(log_path)
         if why == "exited" and not port and "address already in use" in tail.lower() \
                 and attempt < 2:
             continue  # another process took the free port first: pick a new one
