@@ -91,21 +91,26 @@ browser-deps system-deps:
 
 # doctest runs every docstring example in mlkit/ (quick: none needs a cluster), pytest the unit and
 # integration tests (tests/browser included), then nbval executes every tutorial and notebook in a
-# real kernel and compares outputs (tests/nbval_sanitize.cfg). Every stage always runs (a failure
-# in one does not hide the others' results); the last line sums them up and the target fails if
-# any failed.
+# real kernel and compares outputs (tests/nbval_sanitize.cfg). The stages run in two lanes at once
+# (tests/_lanes.py: one stage at a time left a third of the 2 cores idle): lane 1 is pytest over
+# tests/ but tests/serve, lane 2 is tests/serve, the doctests and nbval, its output printed after
+# lane 1's. Every stage always runs (a failure in one does not hide the others' results); the last
+# line sums them up and the target fails if any failed.
 REPORTS := .test-reports
+PYTEST  := $(PY) -m pytest -p no:cacheprovider
 # MLflow's usage telemetry off for the tests' processes (nbval's kernels too): nothing here may
 # reach an outside host.
 test: export MLFLOW_DISABLE_TELEMETRY ?= true
 test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
-	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/doctest.xml --doctest-modules mlkit
-	-$(PY) -m pytest -p no:cacheprovider --durations=25 --junitxml=$(REPORTS)/pytest.xml tests
-	-$(PY) -m pytest -p no:cacheprovider --junitxml=$(REPORTS)/nbval.xml --nbval \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks
+	@$(PY) tests/_lanes.py $(REPORTS)/lane2.log \
+		"$(PYTEST) --durations=25 --junitxml=$(REPORTS)/pytest.xml tests --ignore=tests/serve" \
+		"$(PYTEST) --durations=10 --junitxml=$(REPORTS)/serve.xml tests/serve; \
+		 $(PYTEST) --junitxml=$(REPORTS)/doctest.xml --doctest-modules mlkit; \
+		 $(PYTEST) --junitxml=$(REPORTS)/nbval.xml --nbval \
+			--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks"
 	@$(PY) tests/_summary.py doctest=$(REPORTS)/doctest.xml pytest=$(REPORTS)/pytest.xml \
-		nbval=$(REPORTS)/nbval.xml
+		pytest-serve=$(REPORTS)/serve.xml nbval=$(REPORTS)/nbval.xml
 
 test-fast: $(STAMP) browser-deps
 	$(PY) -m pytest -p no:cacheprovider -x -q tests
