@@ -4,7 +4,8 @@ The gateway process joins the cluster as a Dask client of its own (the scheduler
 comes with the route) and places one replica per worker (or as the caller placed them) with
 ``client.run(mlkit.serve._remote.start_replica, ..., workers=[address])``: the worker process
 starts the same replica process a local pool starts (:mod:`mlkit.serve._replica`), bound to the
-worker's host, and returns its URL and pid. From then on the pool is the local pool's twin:
+worker's host, and returns its URL and pid. The lifecycle (start and wait, supervise, scale to
+zero and wake, stop) is :class:`~mlkit.serve._pool.Pool`'s; this class supplies its hooks:
 
 - routing, retries and "mark down on a connection error" are :class:`~mlkit.serve._pool.Pool`'s
   (the gateway retries a failed request on another replica: a killed replica costs no request);
@@ -26,7 +27,6 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
-import sys
 import time
 from typing import Any
 
@@ -80,6 +80,7 @@ class ClusterPool(Pool):
         self.dask: Any = None
         self._blob = b""
         self._digest = ""
+        self._asked = 0.0  # when the workers were last asked about replicas while waking
 
     # -- calls into the workers --------------------------------------------------------
     async def _on(self, worker: str, fn: Any, *args: Any, timeout: float = 60.0) -> Any:
@@ -149,29 +150,8 @@ class ClusterPool(Pool):
             for i, rep in enumerate(self.replicas):  # placed on a worker that has left since
                 if rep.worker not in live:
                     rep.worker = live[i % len(live)]
-            await asyncio.gather(*(self._spawn_remote(r) for r in self.replicas))
-            deadline = time.monotonic() + timeout
-            while not all(r.healthy for r in self.replicas):
-                for rep in self.replicas:
-                    if rep.healthy:
-                        continue
-                    if await self._ping(rep, timeout=2.0):
-                        rep.healthy, rep.starting = True, False
-                        continue
-                    st = await self._status(rep)
-                    if st is not None and not st["alive"]:
-                        tail = st.get("tail", "")
-                        if "address already in use" in tail.lower() and rep.restarts < 3:
-                            await self._spawn_remote(rep)  # lost a port race on its host
-                            continue
-                        raise RuntimeError(
-                            f"replica {rep.index} on worker {rep.worker} exited with code "
-                            f"{st.get('code')}; last lines of its log "
-                            f"({rep.log} on that host):\n{tail}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"replicas on the cluster did not answer /ping within "
-                                       f"{timeout:g} s")
-                await asyncio.sleep(0.2)
+            await self._spawn_all()
+            await self._wait_healthy(timeout)
         except BaseException:
             await self.stop()
             raise
@@ -179,26 +159,19 @@ class ClusterPool(Pool):
             rep.restarts = 0
         self._task = asyncio.get_running_loop().create_task(self._supervise())
 
-    async def _supervise(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.check_every)
-            if self.scaled_to_zero:
-                continue
-            if (self.idle_stop_s is not None and self._waking is None
-                    and time.monotonic() - self.last_request > self.idle_stop_s
-                    and not any(r.inflight for r in self.replicas)):
-                await self._scale_to_zero()
-                continue
-            for rep in self.replicas:
-                if self._closing:
-                    return
-                try:
-                    await self._check(rep)
-                except Exception as exc:  # noqa: BLE001 - one bad check must not end supervision
-                    print(f"mlkit gateway: checking replica {rep.index} failed: {exc!r}",
-                          file=sys.stderr, flush=True)
+    # -- Pool's hooks, for replicas on workers -------------------------------------------
+    async def _died(self, rep: RemoteReplica) -> str | None:  # type: ignore[override]
+        st = await self._status(rep)
+        if st is None or st["alive"]:
+            return None
+        tail = st.get("tail", "")
+        if "address already in use" in tail.lower() and rep.restarts < 3:
+            await self._spawn_remote(rep)  # lost a port race on its host
+            return None
+        return (f"replica {rep.index} on worker {rep.worker} exited with code {st.get('code')}; "
+                f"last lines of its log ({rep.log} on that host):\n{tail}")
 
-    async def _check(self, rep: RemoteReplica) -> None:
+    async def _check(self, rep: RemoteReplica) -> None:  # type: ignore[override]
         if await self._ping(rep, timeout=2.0):
             rep.healthy, rep.starting = True, False
             return
@@ -207,7 +180,21 @@ class ClusterPool(Pool):
         if st is None or not st["alive"]:  # exited (reaped now) or its worker is gone
             await self._respawn(rep)
 
-    async def _stop_remote(self, timeout: float) -> None:
+    async def _spawn_all(self) -> None:
+        await asyncio.gather(*(self._spawn_remote(r) for r in self.replicas))
+        self._asked = time.monotonic()
+
+    async def _revive_waking(self) -> None:
+        # Asking a worker is a round trip through the scheduler: every 2 s, not every 50 ms.
+        if time.monotonic() - self._asked < 2.0:
+            return
+        self._asked = time.monotonic()
+        for rep in self.replicas:
+            st = await self._status(rep)
+            if not rep.healthy and st is not None and not st["alive"]:
+                await self._respawn(rep)
+
+    async def _stop_all(self, timeout: float) -> None:
         from mlkit.serve import _remote
 
         if self.dask is None:
@@ -221,49 +208,11 @@ class ClusterPool(Pool):
             rep.pid = None
             rep.healthy = False
 
-    async def _scale_to_zero(self) -> None:
-        self.scaled_to_zero = True
-        for rep in self.replicas:
-            rep.healthy = False
-        await self._stop_remote(10.0)
-
-    async def _wake(self) -> None:
-        t0 = time.monotonic()
-        # All at once: the waking request waits for the first replica, not for each in turn.
-        await asyncio.gather(*(self._spawn_remote(r) for r in self.replicas))
-        for rep in self.replicas:
-            rep.restarts -= 1  # a cold start is not a crash
-        checked = time.monotonic()
-        while not any(r.healthy for r in self.replicas):
-            for rep in self.replicas:
-                if await self._ping(rep, timeout=2.0):
-                    rep.healthy, rep.starting = True, False
-            if time.monotonic() - checked > 2.0:  # one that died while starting: again
-                checked = time.monotonic()
-                for rep in self.replicas:
-                    st = await self._status(rep)
-                    if not rep.healthy and st is not None and not st["alive"]:
-                        await self._respawn(rep)
-            await asyncio.sleep(0.05)
-        self.cold_starts.append(time.monotonic() - t0)
-        self.scaled_to_zero = False
-        self.last_request = time.monotonic()
-
-    def describe(self) -> list[dict[str, Any]]:
-        return [{"replica": r.index, "url": r.url, "healthy": r.healthy, "inflight": r.inflight,
-                 "restarts": max(r.restarts, 0), "scaled_to_zero": self.scaled_to_zero,
-                 "pid": r.pid, "host": r.host, "worker": r.worker}
-                for r in self.replicas]
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Stop every replica of this route on every worker, then leave the cluster."""
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-        await self._stop_remote(timeout)
+    async def _leave(self) -> None:
         if self.dask is not None:
             with contextlib.suppress(Exception):
                 await self.dask.close()
             self.dask = None
-        if self._client is not None:
-            await self._client.aclose()
+
+    def _where(self, rep: RemoteReplica) -> dict[str, Any]:  # type: ignore[override]
+        return {"pid": rep.pid, "host": rep.host, "worker": rep.worker}

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlkit import _args, config
+from mlkit import _args, _net, config
 from mlkit._fs import atomic_write
 from mlkit.exceptions import ServeArgumentError, ServeError
 from mlkit.serve import _process, _running
@@ -352,7 +352,6 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
                   timeout: float, scale_to_zero: Any = None,
                   placement: tuple[str, list[str]] | None = None) -> GatewayServer:
     """The body of ``serve.start`` when ``replicas`` is given (see its docstring)."""
-    import psutil
 
     from mlkit.serve._keys import keys_path
     from mlkit.serve._server import _model_folder
@@ -402,32 +401,27 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
         _running.add(entry, home=entry["home"])
         return GatewayServer(entry)
 
-    if port and not _process.port_free(host, port):
+    if port and not _net.port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
     log_path = folder / "server.log"
     log_path.write_bytes(b"")
     token_file = folder / "admin-token"
     atomic_write(token_file, secrets.token_urlsafe(32), mode=0o600)  # never readable by others
     env = _process.server_env(tracking_uri)
-    deadline = time.monotonic() + timeout
-    for attempt in range(3):
-        chosen = port or _process.pick_port(host)
-        from mlkit.serve._gateway import CONFIG_ENV
+    from mlkit.serve._gateway import CONFIG_ENV
 
+    def build(chosen: int) -> tuple[list[str], str, dict[str, Any]]:
         env[CONFIG_ENV] = json.dumps({
             "name": name, "host": host, "port": chosen, "auth": auth,
             "keys_path": str(keys_path()), "max_body_bytes": max_body_bytes,
             "admin_token": token_file.read_text().strip(), "routes": [spec],
         })
         base = f"http://{host}:{chosen}"
-        proc = _process.launch([sys.executable, "-m", "mlkit.serve._gateway"], env, log_path,
-                               folder)
-        entry = {
-            "name": name, "pid": proc.pid, "pgid": proc.pid,
-            "create_time": psutil.Process(proc.pid).create_time(), "host": host,
-            "port": chosen, "url": base + route, "gateway_url": base, "route": route,
-            "route_name": spec["name"], "route_labels": spec["labels"], "model": str(model),
-            "uri": ref.uri, "version": ref.version, "kind": "gateway", "replicas": replicas,
+        return [sys.executable, "-m", "mlkit.serve._gateway"], base + route, {
+            "name": name, "host": host, "port": chosen, "url": base + route,
+            "gateway_url": base, "route": route, "route_name": spec["name"],
+            "route_labels": spec["labels"], "model": str(model), "uri": ref.uri,
+            "version": ref.version, "kind": "gateway", "replicas": replicas,
             "workers": replicas, "max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms,
             "auth": auth, "metrics": True, "predictions": None, "log": str(log_path),
             "scale_to_zero_s": idle, "on": spec.get("on", "local"),
@@ -435,23 +429,13 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
             "admin_token_file": str(token_file), "tracking_uri": tracking_uri,
             "started": now, "home": str(config.home_path()),
         }
-        _running.add(entry, home=entry["home"])
-        try:
-            why = _process.wait_ready(proc, base + route, deadline)
-        except BaseException:
-            _process.terminate(entry, 5)
-            _running.remove(name, home=entry["home"])
-            raise
-        if why is None:
-            return GatewayServer(entry)
-        _process.terminate(entry, 5)
-        _running.remove(name, home=entry["home"])
-        tail = _process.tail(log_path)
-        if why == "exited" and not port and "address already in use" in tail.lower() \
-                and attempt < 2:
-            continue
+
+    def error(why: str, proc: Any, url: str, tail: str) -> ServeError:
         reason = (f"it exited with code {proc.returncode}" if why == "exited"
-                  else f"it did not answer {base + route}/ping within {timeout:g} s")
-        raise ServeError(f"the gateway for {str(model)!r} did not start: {reason}. Last lines "
-                         f"of its log ({log_path}):\n{tail}\n(replica logs: {folder})")
-    raise AssertionError("unreachable")  # pragma: no cover
+                  else f"it did not answer {url}/ping within {timeout:g} s")
+        return ServeError(f"the gateway for {str(model)!r} did not start: {reason}. Last lines "
+                          f"of its log ({log_path}):\n{tail}\n(replica logs: {folder})")
+
+    return GatewayServer(_process.start(build, host=host, port=port, env=env,
+                                        log_path=log_path, cwd=folder,
+                                        deadline=time.monotonic() + timeout, error=error))

@@ -24,20 +24,15 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from mlkit import _net
+
 __all__ = ["Pool", "Replica"]
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class Replica:
@@ -100,7 +95,7 @@ class Pool:
 
     # -- processes ---------------------------------------------------------------------
     def _spawn(self, rep: Replica) -> None:
-        port = _free_port(self.host)
+        port = _net.free_port(self.host)
         rep.url = f"http://{self.host}:{port}"
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "mlkit.serve._replica:create_app",
                "--host", self.host, "--port", str(port), "--no-access-log",
@@ -135,28 +130,93 @@ class Pool:
         self._client = httpx.AsyncClient(trust_env=False)
         for rep in self.replicas:
             self._spawn(rep)
+        try:
+            await self._wait_healthy(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
+
+    # -- what a pool of processes elsewhere (ClusterPool) does its own way ----------------
+    async def _died(self, rep: Replica) -> str | None:
+        """While starting: why ``rep`` cannot come up (None while it still may)."""
+        assert rep.proc is not None
+        if rep.proc.poll() is None:
+            return None
+        log = self.log_dir / f"replica-{rep.index}.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        if "address already in use" in tail.lower() and rep.restarts < 3:
+            self._spawn(rep)  # lost a port race: try another port
+            return None
+        return (f"replica {rep.index} exited with code {rep.proc.returncode}; last lines of "
+                f"{log}:\n{tail}")
+
+    async def _check(self, rep: Replica) -> None:
+        """One supervision round for ``rep``: restart it if it exited, else ask ``/ping``."""
+        if rep.proc is None:
+            return
+        if rep.proc.poll() is not None:
+            rep.healthy = False
+            with contextlib.suppress(Exception):
+                rep.proc.wait(timeout=0)
+            self._spawn(rep)  # crashed or killed: start it again
+            if self.on_restart is not None:
+                self.on_restart(rep)
+            return
+        if await self._ping(rep):
+            rep.healthy, rep.starting = True, False
+        elif not rep.starting:
+            rep.healthy = False
+
+    async def _spawn_all(self) -> None:
+        for rep in self.replicas:
+            self._spawn(rep)
+
+    async def _revive_waking(self) -> None:
+        """While waking from zero: start again a replica that died while starting."""
+        for rep in self.replicas:
+            if rep.proc is not None and rep.proc.poll() is not None:
+                self._spawn(rep)
+
+    async def _stop_all(self, timeout: float) -> None:
+        """SIGTERM every replica, SIGKILL what is left after ``timeout``."""
+        procs = [r.proc for r in self.replicas if r.proc is not None]
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+        deadline = time.monotonic() + timeout
+        for p in procs:
+            while p.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for rep in self.replicas:
+            rep.proc = None
+
+    async def _leave(self) -> None:
+        """After the replicas stopped: let go of what the pool holds besides them."""
+
+    def _where(self, rep: Replica) -> dict[str, Any]:
+        return {"pid": rep.proc.pid if rep.proc is not None else None, "host": self.host,
+                "worker": None}
+
+    # -- the lifecycle both kinds share ------------------------------------------------
+    async def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not all(r.healthy for r in self.replicas):
             for rep in self.replicas:
                 if rep.healthy:
                     continue
-                assert rep.proc is not None
-                if rep.proc.poll() is not None:
-                    log = self.log_dir / f"replica-{rep.index}.log"
-                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-                    if "address already in use" in tail.lower() and rep.restarts < 3:
-                        self._spawn(rep)  # lost a port race: try another port
-                        continue
-                    await self.stop()
-                    raise RuntimeError(f"replica {rep.index} exited with code "
-                                       f"{rep.proc.returncode}; last lines of {log}:\n{tail}")
                 if await self._ping(rep, timeout=2.0):
                     rep.healthy, rep.starting = True, False
+                    continue
+                error = await self._died(rep)
+                if error is not None:
+                    raise RuntimeError(error)
             if time.monotonic() > deadline:
-                await self.stop()
                 raise RuntimeError(f"replicas did not answer /ping within {timeout:g} s")
             await asyncio.sleep(0.1)
-        self._task = asyncio.get_running_loop().create_task(self._supervise())
 
     async def _supervise(self) -> None:
         while not self._closing:
@@ -169,43 +229,33 @@ class Pool:
                 await self._scale_to_zero()
                 continue
             for rep in self.replicas:
-                if rep.proc is None:
-                    continue
-                if rep.proc.poll() is not None:
-                    rep.healthy = False
-                    with contextlib.suppress(Exception):
-                        rep.proc.wait(timeout=0)
-                    self._spawn(rep)  # crashed or killed: start it again
-                    if self.on_restart is not None:
-                        self.on_restart(rep)
-                    continue
-                ok = await self._ping(rep)
-                if ok:
-                    rep.healthy, rep.starting = True, False
-                elif not rep.starting:
-                    rep.healthy = False
+                if self._closing:
+                    return
+                try:
+                    await self._check(rep)
+                except Exception as exc:  # noqa: BLE001 - one bad check must not end supervision
+                    print(f"mlkit gateway: checking replica {rep.index} failed: {exc!r}",
+                          file=sys.stderr, flush=True)
 
     # -- scale to zero -----------------------------------------------------------------
     async def _scale_to_zero(self) -> None:
         self.scaled_to_zero = True
         for rep in self.replicas:
             rep.healthy = False
-        await self._stop_procs(10.0)
-        for rep in self.replicas:
-            rep.proc = None
+        await self._stop_all(10.0)
 
     async def _wake(self) -> None:
         t0 = time.monotonic()
+        # All at once: the waking request waits for the first replica, not for each in turn.
+        await self._spawn_all()
         for rep in self.replicas:
-            self._spawn(rep)
             rep.restarts -= 1  # a cold start is not a crash
         while not any(r.healthy for r in self.replicas):
             for rep in self.replicas:
-                assert rep.proc is not None
-                if rep.proc.poll() is not None:
-                    self._spawn(rep)
-                elif await self._ping(rep, timeout=2.0):
+                if await self._ping(rep, timeout=2.0):
                     rep.healthy, rep.starting = True, False
+            if not any(r.healthy for r in self.replicas):
+                await self._revive_waking()
             await asyncio.sleep(0.05)
         self.cold_starts.append(time.monotonic() - t0)
         self.scaled_to_zero = False
@@ -245,27 +295,14 @@ class Pool:
     def describe(self) -> list[dict[str, Any]]:
         return [{"replica": r.index, "url": r.url, "healthy": r.healthy, "inflight": r.inflight,
                  "restarts": max(r.restarts, 0), "scaled_to_zero": self.scaled_to_zero,
-                 "pid": r.proc.pid if r.proc is not None else None, "host": self.host,
-                 "worker": None} for r in self.replicas]
+                 **self._where(r)} for r in self.replicas]
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM every replica, SIGKILL what is left after ``timeout``."""
+        """Stop every replica (SIGTERM, then SIGKILL after ``timeout``) and what the pool holds."""
         self._closing = True
         if self._task is not None:
             self._task.cancel()
-        await self._stop_procs(timeout)
+        await self._stop_all(timeout)
+        await self._leave()
         if self._client is not None:
             await self._client.aclose()
-
-    async def _stop_procs(self, timeout: float) -> None:
-        procs = [r.proc for r in self.replicas if r.proc is not None]
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                p.terminate()
-        deadline = time.monotonic() + timeout
-        for p in procs:
-            while p.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if p.poll() is None:
-                p.kill()
-                p.wait()

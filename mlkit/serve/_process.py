@@ -1,5 +1,6 @@
-"""The processes behind mlkit's servers: free ports, launch in a session of their own, wait for
-``/ping``, stop a whole process group.
+"""The processes behind mlkit's servers: launch in a session of their own, record, wait for
+``/ping``, retry a lost port race, stop a whole process group (free ports come from
+:mod:`mlkit._net`).
 
 Shared by the scoring servers (:mod:`mlkit.serve._server`), the cluster deployments
 (:mod:`mlkit.serve._deploy`), the Docker check (:mod:`mlkit.serve._docker`) and the tracking
@@ -7,9 +8,8 @@ server (:mod:`mlkit.track._server`): one way to start and stop a server process.
 
 Examples
 --------
->>> port = pick_port("127.0.0.1")
->>> port_free("127.0.0.1", port)
-True
+>>> tail("/nonexistent/server.log")
+'(no log)'
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlkit import _net
 from mlkit.exceptions import ServeError
 from mlkit.serve import _running
 
-__all__ = ["PROCS", "tail", "port_free", "pick_port", "server_env", "mlflow_command", "reap",
-           "terminate", "launch", "wait_ready"]
+__all__ = ["PROCS", "tail", "server_env", "mlflow_command", "reap",
+           "terminate", "launch", "wait_ready", "start"]
 
 # Popen objects of servers this process started, so stopped ones are reaped (no zombies).
 PROCS: dict[int, subprocess.Popen] = {}
@@ -41,21 +42,6 @@ def tail(path: str | Path, lines: int = 30) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(tracking_uri: str) -> dict[str, str]:
@@ -139,3 +125,51 @@ def wait_ready(proc: subprocess.Popen, url: str, deadline: float) -> str | None:
             time.sleep(_PING_INTERVAL)
     finally:
         session.close()
+
+
+def start(
+    build: Callable[[int], tuple[list[str], str, dict[str, Any]]],
+    *,
+    host: str,
+    port: int,
+    env: dict[str, str],
+    log_path: Path,
+    cwd: Path,
+    deadline: float,
+    error: Callable[[str, subprocess.Popen, str, str], Exception],
+    ready: Callable[[subprocess.Popen, str, float], str | None] = wait_ready,
+) -> dict[str, Any]:
+    """Launch a server, record it among the running ones, and return its entry once it answers.
+
+    The one start path of the scoring servers, the gateway and the tracking server:
+    ``build(port)`` gives the command, the URL ``ready`` probes and the entry to record (the
+    process's pid, group and start time are added here). On port 0 a free port is picked, and
+    picked again (up to three tries) when another process took it first ("address already in
+    use" in the log). Whatever goes wrong, an interrupt included, leaves no process and no
+    entry behind; a failure raises ``error(why, proc, url, log_tail)`` ("exited" or "timeout").
+    """
+    import psutil
+
+    for attempt in range(3):
+        chosen = port or _net.free_port(host)
+        cmd, url, entry = build(chosen)
+        proc = launch(cmd, env, log_path, cwd)
+        entry.update(pid=proc.pid, pgid=proc.pid,
+                     create_time=psutil.Process(proc.pid).create_time())
+        _running.add(entry, home=entry["home"])
+        try:
+            why = ready(proc, url, deadline)
+        except BaseException:  # an interrupt while waiting: leave nothing behind
+            terminate(entry, 5)
+            _running.remove(entry["name"], home=entry["home"])
+            raise
+        if why is None:
+            return entry
+        terminate(entry, 5)
+        _running.remove(entry["name"], home=entry["home"])
+        log = tail(log_path)
+        if why == "exited" and not port and "address already in use" in log.lower() \
+                and attempt < 2:
+            continue  # another process took the free port first: pick a new one
+        raise error(why, proc, url, log)
+    raise AssertionError("unreachable")  # pragma: no cover

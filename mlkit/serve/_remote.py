@@ -26,7 +26,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from mlkit import _net
 
 __all__ = ["start_replica", "replica_status", "stop_replica", "stop_replicas", "host_of",
            "zip_folder"]
@@ -96,13 +97,6 @@ def _model_dir(dask_worker: Any, digest: str, blob: bytes | None) -> Path | None
     return folder
 
 
-def _free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def start_replica(key: str, cfg: dict[str, Any], digest: str, blob: bytes | None = None,
                   dask_worker: Any = None) -> dict[str, Any]:
     """Start one replica in this worker; ``{"missing": True}`` if the model must be sent.
@@ -125,7 +119,7 @@ def start_replica(key: str, cfg: dict[str, Any], digest: str, blob: bytes | None
         old[0].kill()
         old[0].wait()
     host = host_of(dask_worker.address) if dask_worker is not None else "127.0.0.1"
-    port = _free_port(host)
+    port = _net.free_port(host)
     env = os.environ.copy()
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONUNBUFFERED"] = "1"

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlkit import _args, config
+from mlkit import _args, _net, config
 from mlkit.exceptions import ServeArgumentError, ServeError
 from mlkit.serve import _process, _running
 from mlkit.serve._models import NAME_RE, ModelRef, default_name, resolve
@@ -544,7 +544,7 @@ def start(
             gateway=gateway, timeout=timeout, scale_to_zero=scale_to_zero,
             placement=placement,
         )
-    if port and not _process.port_free(host, port):
+    if port and not _net.port_free(host, port):
         raise ServeError(f"port {port} on {host} is in use: pick another or pass port=0")
 
     running = _running.read()
@@ -576,9 +576,9 @@ def start(
             prom.mkdir(parents=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
 
-    deadline = time.monotonic() + timeout
-    for attempt in range(3):
-        chosen = port or _process.pick_port(host)
+    kind = "mlkit" if instrumented else "mlflow"
+
+    def build(chosen: int) -> tuple[list[str], str, dict[str, Any]]:
         if instrumented:
             cmd = [sys.executable, "-m", "uvicorn", "--factory", "mlkit.serve._app:create_app",
                    "--host", host, "--port", str(chosen), "--workers", str(workers),
@@ -587,40 +587,20 @@ def start(
             cmd = [*_process.mlflow_command(), "models", "serve", "-m", ref.uri,
                    "--env-manager", "local", "-h", host, "-p", str(chosen), "-w", str(workers)]
         url = f"http://{host}:{chosen}"
-        proc = _process.launch(cmd, env, log_path, folder)
-        import psutil
-
-        entry = {
-            "name": name, "pid": proc.pid, "pgid": proc.pid,
-            "create_time": psutil.Process(proc.pid).create_time(),
-            "host": host, "port": chosen, "url": url, "model": str(model), "uri": ref.uri,
-            "version": ref.version, "kind": "mlkit" if instrumented else "mlflow",
-            "workers": workers, "metrics": bool(metrics), "predictions": predictions,
-            "log": str(log_path), "tracking_uri": tracking_uri,
+        return cmd, url, {
+            "name": name, "host": host, "port": chosen, "url": url, "model": str(model),
+            "uri": ref.uri, "version": ref.version, "kind": kind, "workers": workers,
+            "metrics": bool(metrics), "predictions": predictions, "log": str(log_path),
+            "tracking_uri": tracking_uri,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "home": str(config.home_path()),
         }
-        _running.add(entry, home=entry["home"])
-        try:
-            why = _process.wait_ready(proc, url, deadline)
-        except BaseException:  # KeyboardInterrupt while waiting: leave nothing behind
-            _process.terminate(entry, 5)
-            _running.remove(name, home=entry["home"])
-            raise
-        if why is None:
-            return Server(entry)
-        _process.terminate(entry, 5)
-        _running.remove(name, home=entry["home"])
-        tail = _process.tail(log_path)
-        lost_port = "address already in use" in tail.lower()
-        if why == "exited" and not port and lost_port and attempt < 2:
-            continue  # lost the race for the free port to another process: pick a new one
-        reason = (
-            f"it exited with code {proc.returncode}" if why == "exited"
-            else f"it did not answer {url}/ping within {timeout:g} s"
-        )
-        raise ServeError(
-            f"the scoring server for {str(model)!r} did not start: {reason}. "
-            f"Last lines of its log ({log_path}):\n{tail}"
-        )
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def error(why: str, proc: Any, url: str, tail: str) -> ServeError:
+        reason = (f"it exited with code {proc.returncode}" if why == "exited"
+                  else f"it did not answer {url}/ping within {timeout:g} s")
+        return ServeError(f"the scoring server for {str(model)!r} did not start: {reason}. "
+                          f"Last lines of its log ({log_path}):\n{tail}")
+
+    return Server(_process.start(build, host=host, port=port, env=env, log_path=log_path,
+                                 cwd=folder, deadline=time.monotonic() + timeout, error=error))

@@ -348,9 +348,8 @@ def _refuse_other_store() -> None:
 
 
 def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str, Any]:
-    import psutil
 
-    from mlkit.serve import _process, _running
+    from mlkit.serve import _process
 
     folder = _folder()
     log_path = folder / "server.log"
@@ -360,50 +359,36 @@ def _launch_server(host: str, port: int, auth: bool, timeout: float) -> dict[str
     artifacts.mkdir(exist_ok=True)
     creds = credentials() if auth else None
     env = _server_env(_auth_env(folder, creds) if creds else {})
-    deadline = time.monotonic() + timeout
-    for attempt in range(3):
-        chosen = port or _process.pick_port(host)
+    loopback = _is_loopback(host)
+
+    def build(chosen: int) -> tuple[list[str], str, dict[str, Any]]:
         url, allowed = _address(host, chosen)
-        loopback = _is_loopback(host)
         cmd = [*_process.mlflow_command(), "server", "--backend-store-uri", backend,
                "--serve-artifacts", "--artifacts-destination", str(artifacts),
                "--host", host, "--port", str(chosen), "--workers", "1",
                "--allowed-hosts", ",".join(allowed)]
         if auth:
             cmd += ["--app-name", "basic-auth"]
-        proc = _process.launch(cmd, env, log_path, folder)
-        entry = {
-            "name": NAME, "kind": "tracking", "pid": proc.pid, "pgid": proc.pid,
-            "create_time": psutil.Process(proc.pid).create_time(),
-            "host": host, "port": chosen, "url": url, "model": "(tracking)", "uri": backend,
-            "version": None, "auth": auth, "username": creds["username"] if creds else None,
-            "backend": backend, "artifacts": str(artifacts), "allowed_hosts": allowed,
-            "log": str(log_path), "loopback": loopback,
+        return cmd, url, {
+            "name": NAME, "kind": "tracking", "host": host, "port": chosen, "url": url,
+            "model": "(tracking)", "uri": backend, "version": None, "auth": auth,
+            "username": creds["username"] if creds else None, "backend": backend,
+            "artifacts": str(artifacts), "allowed_hosts": allowed, "log": str(log_path),
+            "loopback": loopback,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "home": str(config.home_path()),
         }
-        _running.add(entry, home=entry["home"])
-        try:
-            why = _wait_ready(proc, url, deadline, creds)
-        except BaseException:  # an interrupt while waiting: leave nothing behind
-            _process.terminate(entry, 5)
-            _running.remove(NAME, home=entry["home"])
-            raise
-        if why is None:
-            return entry
-        _process.terminate(entry, 5)
-        _running.remove(NAME, home=entry["home"])
-        tail = _process.tail(log_path)
-        if why == "exited" and not port and "address already in use" in tail.lower() \
-                and attempt < 2:
-            continue  # another process took the free port first: pick a new one
+
+    def error(why: str, proc: Any, url: str, tail: str) -> TrackingError:
         reason = (f"it exited with code {proc.returncode}" if why == "exited"
                   else f"its REST API at {url} did not answer within {timeout:g} s")
-        raise TrackingError(
-            f"the MLflow tracking server on {host}:{chosen} did not start: {reason}. "
-            f"Last lines of its log ({log_path}):\n{tail}"
-        )
-    raise AssertionError("unreachable")  # pragma: no cover
+        return TrackingError(f"the MLflow tracking server at {url} did not start: {reason}. "
+                             f"Last lines of its log ({log_path}):\n{tail}")
+
+    return _process.start(build, host=host, port=port, env=env, log_path=log_path, cwd=folder,
+                          deadline=time.monotonic() + timeout, error=error,
+                          ready=lambda proc, url, deadline: _wait_ready(proc, url, deadline,
+                                                                        creds))
 
 
 def _address(host: str, port: int) -> tuple[str, list[str]]:

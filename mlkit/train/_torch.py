@@ -6,12 +6,12 @@ environment: one ``client.submit`` per worker pinned with ``workers=[addr]``, ea
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkit import _net
 from mlkit._imports import require
 from mlkit._interrupt import STOP_BUDGET_SECONDS, cancel
 from mlkit.exceptions import ClientOnlyPathError, ConfigError, DataError, MlkitError, TrainingError
@@ -125,13 +125,6 @@ def _uses_checkpoints(fn: Any, depth: int = 3) -> bool:
         return any(visit(scope[n], level - 1) for n in names if n in scope)
 
     return visit(fn, depth)
-
-
-def _free_port(host: str) -> int:
-    """Runs on the rank-0 worker: a TCP port free on its interface right now."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _host_of(address: str) -> str:
@@ -442,7 +435,7 @@ def torch(
     if not resume and folder is not None:
         _checkpoint.clear(folder, (CHECKPOINT_PATTERN,))
     host = _host_of(addrs[0])
-    port = client.run(_free_port, host, workers=[addrs[0]])[addrs[0]]
+    port = client.run(_net.free_port, host, workers=[addrs[0]])[addrs[0]]
     init_method = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
     logged = {
