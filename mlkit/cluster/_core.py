@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,11 +406,17 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
+        remote = None
+        if self.deploy is not None and _ssh.is_ssh_deploy(self.deploy):
+            remote = _ssh.remote_processes(self.client, self.deploy)  # asked while they answer
         try:
             self.client.close()
         finally:
             if self.deploy is not None:
                 self.deploy.close()
+            if remote:
+                for line in _ssh.wait_stopped(remote):
+                    warnings.warn(line, RuntimeWarning, stacklevel=2)
             with _LOCK:
                 if _ACTIVE is self:
                     _ACTIVE = None

@@ -6,7 +6,8 @@ SSH (asyncssh). This module turns mlkit's options into its keywords before anyth
 keywords SSHCluster would silently route them to its deprecated old implementation), the
 scheduler listens on the address the client reached it by (``hosts[0]``) rather than on every
 interface, and mlkit's dashboard choice applies to it. The number of workers is fixed by the
-hosts list, so :func:`expected_workers` is what ``up`` waits for.
+hosts list, so that number is what ``up`` waits for. ``down`` waits until the remote Dask
+processes have exited (:func:`wait_stopped`): distributed's close returns before they do.
 
 Examples
 --------
@@ -22,7 +23,8 @@ from typing import Any
 from mlkit import _args
 from mlkit.exceptions import ConfigArgumentError, ConfigError
 
-__all__ = ["HINT", "PATHS", "is_ssh", "options"]
+__all__ = ["HINT", "PATHS", "is_ssh", "options", "is_ssh_deploy", "remote_processes",
+           "wait_stopped"]
 
 # The names distributed exports SSHCluster under.
 PATHS = frozenset({
@@ -121,3 +123,138 @@ def options(
     out = {"hosts": host_list, "worker_options": worker_options,
            "scheduler_options": scheduler_options, **kwargs}
     return out, worker_hosts * per_host
+
+
+# -- stopping: SSHCluster.close() returns before the remote processes have exited -------------
+# distributed closes an SSH cluster by asking the scheduler to close the workers and by closing
+# each SSH connection; the remote Dask processes then exit on their own, some time later. A
+# user who calls down() and then starts the next cluster on the same hosts (or whose test
+# checks the hosts) must find nothing left, so down() remembers the pids first and waits, over
+# SSH with the cluster's own connect options, until every one of them has exited.
+STOP_WAIT_S = 30.0
+_ALIVE = 'for p in {pids}; do kill -0 "$p" 2>/dev/null && echo "$p"; done; true'
+
+
+def is_ssh_deploy(deploy: Any) -> bool:
+    """True for the SpecCluster that distributed's SSHCluster built."""
+    return getattr(deploy, "name", None) == "SSHCluster" and hasattr(deploy, "scheduler_spec")
+
+
+def remote_processes(client: Any, deploy: Any) -> dict[str, tuple[dict[str, Any], list[int]]]:
+    """Before closing: per SSH host, its connect options and the pids of its Dask processes.
+
+    Best effort: a process that does not answer is left out (it is on its way out already).
+    """
+    from distributed.comm import get_address_host
+
+    by_ip: dict[str, set[int]] = {}
+
+    def add(address: str, pid: Any) -> None:
+        if isinstance(pid, int):
+            by_ip.setdefault(get_address_host(address).strip("[]"), set()).add(pid)
+
+    for ask in (lambda: {client.scheduler.address: client.run_on_scheduler(_tree)},
+                lambda: client.run(_tree), lambda: client.run(_tree, nanny=True)):
+        try:
+            for address, pids in ask().items():
+                for pid in pids:
+                    add(address, pid)
+        except Exception:  # noqa: BLE001 - a scheduler or nanny already gone: nothing to wait
+            pass
+    specs = [deploy.scheduler_spec["options"],
+             *(w["options"] for w in deploy.worker_spec.values())]
+    out: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for opts in specs:
+        host = opts["address"]
+        if host in out:
+            continue
+        pids = set().union(*(by_ip.get(ip, set()) for ip in _ips(host)))
+        if pids:
+            out[host] = (dict(opts.get("connect_options") or {}), sorted(pids))
+    return out
+
+
+def _tree() -> list[int]:
+    """Runs in a remote Dask process: its pid and its children's (a nanny's worker, the
+    worker's multiprocessing helpers), which must all be gone after down()."""
+    import os
+
+    import psutil
+
+    me = psutil.Process()
+    return [os.getpid(), *(c.pid for c in me.children(recursive=True))]
+
+
+def _ips(host: str) -> set[str]:
+    import socket
+
+    ips = {host.strip("[]")}
+    try:
+        ips |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        pass
+    return ips
+
+
+def wait_stopped(processes: dict[str, tuple[dict[str, Any], list[int]]],
+                 timeout: float = STOP_WAIT_S) -> list[str]:
+    """After closing: wait until each host's recorded Dask processes have exited.
+
+    What is still alive after ``timeout`` gets SIGTERM, then SIGKILL 5 s later; the returned
+    lines say which (empty when everything exited by itself).
+    """
+    import asyncio
+    import concurrent.futures
+
+    if not processes:
+        return []
+    # Its own thread and event loop: down() may be called where a loop is running (a kernel).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _wait_all(processes, timeout)).result()
+
+
+async def _wait_all(processes: dict[str, tuple[dict[str, Any], list[int]]],
+                    timeout: float) -> list[str]:
+    import asyncio
+
+    results = await asyncio.gather(*(_wait_host(h, o, p, timeout)
+                                     for h, (o, p) in processes.items()),
+                                   return_exceptions=True)
+    lines: list[str] = []
+    for host, res in zip(processes, results, strict=True):
+        if isinstance(res, BaseException):
+            lines.append(f"{host}: could not check that the Dask processes exited ({res!r})")
+        elif res:
+            lines.append(res)
+    return lines
+
+
+async def _wait_host(host: str, connect_options: dict[str, Any], pids: list[int],
+                     timeout: float) -> str:
+    import asyncio
+    import time
+
+    import asyncssh
+
+    async def alive(conn: Any, left: list[int]) -> list[int]:
+        res = await conn.run(_ALIVE.format(pids=" ".join(map(str, left))), check=False)
+        return [int(p) for p in str(res.stdout or "").split() if p.isdigit()]
+
+    async with asyncssh.connect(host, **connect_options) as conn:
+        deadline = time.monotonic() + timeout
+        left = await alive(conn, pids)
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            left = await alive(conn, left)
+        if not left:
+            return ""
+        for sig in ("TERM", "KILL"):
+            await conn.run(f"kill -{sig} {' '.join(map(str, left))}", check=False)
+            end = time.monotonic() + 5
+            while left and time.monotonic() < end:
+                await asyncio.sleep(0.2)
+                left = await alive(conn, left)
+            if not left:
+                return (f"{host}: Dask processes still running {timeout:g} s after down() were "
+                        f"stopped with SIG{sig}")
+        return f"{host}: Dask processes {left} survived SIGKILL"

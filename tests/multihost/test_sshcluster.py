@@ -55,10 +55,16 @@ def _assert_runs_everywhere(net) -> None:
 
 
 def _assert_nothing_left(net) -> None:
+    """Right after down() returned: it waits for the remote processes (distributed's close
+    does not), so nothing is left to wait for here."""
+    left = {h: _ssh.dask_processes(net[h]) for h in REMOTE}
+    assert not any(left.values()), f"Dask processes left after down() returned: {left}"
+
+
+def _wait_nothing_left(net) -> None:
     for h in REMOTE:
         wait_for(lambda h=h: not _ssh.dask_processes(net[h]), timeout=120,
-                 what=f"every Dask process on {h} to exit after down() "
-                      f"({_ssh.dask_processes(net[h])})")
+                 what=f"every Dask process on {h} to exit ({_ssh.dask_processes(net[h])})")
 
 
 def test_up_runs_scheduler_and_workers_on_the_hosts_and_down_stops_them(sshnet, client_session):
@@ -160,7 +166,7 @@ def test_an_unreachable_host_fails_up_with_one_error_and_leaves_nothing(sshnet, 
     assert out["type"] == "ClusterError", out
     assert "could not start distributed.SSHCluster" in out["message"], out
     assert client_session.ok("import mlkit", "mlkit.cluster.current()") is None
-    _assert_nothing_left(net)  # the scheduler it had started on the first host is gone too
+    _wait_nothing_left(net)  # the scheduler it had started on the first host is gone too
 
 
 def test_each_sshd_listens_only_on_its_hosts_address(sshnet):
