@@ -46,16 +46,16 @@ import os
 import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from mlkit.serve._middleware import request_id
 
 __all__ = ["Gateway", "CONFIG_ENV", "main"]
 
 CONFIG_ENV = "MLKIT_GATEWAY_CONFIG"
 _ROUTE_RE = re.compile(r"^/models/([^/]+)(?:/([^/]+))?/(invocations|ping)$")
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUERY_KEY_NAMES = {"api_key", "apikey", "api-key", "key", "token", "access_token", "x-api-key"}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -197,7 +197,7 @@ class Gateway:
         if scope["type"] != "http":
             return  # websockets: nothing to serve; uvicorn closes the connection
         start = time.perf_counter()
-        rid = self._request_id(scope)
+        rid = request_id(scope)
         labels = ["-", "-", "-"]
         status, body, headers = 500, b"", []
         state = {"read": False}
@@ -228,15 +228,6 @@ class Gateway:
         resp_headers = dict((k.decode(), v.decode()) for k, v in headers) if headers else None
         self.metrics.observe(labels[0], labels[1], labels[2], status,
                              time.perf_counter() - start, resp_headers)
-
-    @staticmethod
-    def _request_id(scope: dict[str, Any]) -> str:
-        for key, value in scope.get("headers", ()):
-            if key == b"x-request-id":
-                text = value.decode("latin-1")
-                if _REQUEST_ID_RE.match(text):
-                    return text
-        return uuid.uuid4().hex
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         import aiohttp

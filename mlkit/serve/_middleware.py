@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "ServingMiddleware", "Metrics", "REQUEST", "RequestInfo", "clean_error_body", "MAX_MESSAGE",
+    "request_id",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -158,7 +159,16 @@ def clean_error_body(body: bytes, request_id: str) -> bytes:
     return json.dumps(out).encode()
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
+    """The client's ``x-request-id`` when it is a sane token, else a new random one.
+
+    Examples
+    --------
+    >>> request_id({"headers": [(b"x-request-id", b"abc-1")]})
+    'abc-1'
+    >>> len(request_id({"headers": [(b"x-request-id", b"bad id with spaces")]}))
+    32
+    """
     for key, value in scope.get("headers", ()):
         if key == b"x-request-id":
             text = value.decode("latin-1")
@@ -218,7 +228,7 @@ class ServingMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         start = time.perf_counter()
-        info = RequestInfo(_request_id(scope), time.time_ns())
+        info = RequestInfo(request_id(scope), time.time_ns())
         token = REQUEST.set(info)
         rid_header = (b"x-request-id", info.id.encode())
         hold_errors = path == "/invocations"
