@@ -109,7 +109,11 @@ class Preflight:
         """Where each kind of state goes: ``[(what, where), ...]``."""
         if not self.remote:
             return [("everything", f"the mlkit home {self.home} (shared with the workers)")]
-        store = (self.store if self.store_shared else None) or "nowhere yet (set MLKIT_STORE)"
+        store = self.store if self.store_shared else None
+        if store is None and self.store is None and (artifacts := tracking_store(self)):
+            store = (f"{artifacts} (the tracking server's artifacts, for the mlkit home's data "
+                     "and checkpoints; set MLKIT_STORE for the rest)")
+        store = store or "nowhere yet (set MLKIT_STORE)"
         if not self.tracking_shared:
             tracking = "nowhere the workers reach"
         elif self.tracking_managed:
@@ -423,7 +427,10 @@ def _refusal(text: str, what: str, pf: Preflight, hint: str | None = None) -> st
         f"use a path in the shared store (MLKIT_STORE={store}, e.g. "
         "mlkit.config.store_path('data', ...))"
         if store else
-        "set MLKIT_STORE to an object-store URL (e.g. s3://bucket/mlkit) that every host reaches"
+        "set MLKIT_STORE to an object-store URL (e.g. s3://bucket/mlkit) that every host "
+        "reaches" + ("" if tracking_store(pf) else "; for a path in the mlkit home, "
+                     "mlkit.track.serve_tracking() also gives the workers a place (its "
+                     "artifact store)")
     )
     head = (f"{what} {text!r} is on the client's disk only: the workers (on {hosts}) do not "
             f"share this machine's disk, so they cannot see it. ")

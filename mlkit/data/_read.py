@@ -74,7 +74,8 @@ def read(
 
     # The workers read the files: refuse here a path only this machine sees (not a lazy frame
     # that fails on the first compute).
-    path, storage_options = place(path, "the data path", storage_options)
+    path, storage_options = place(path, "the data path", storage_options,
+                                  tracking_artifacts=True)
     loc = locate(path, format, storage_options)
     chosen = _backend(backend)
     with dask.config.set({"dataframe.backend": chosen}):

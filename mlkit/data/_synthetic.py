@@ -182,7 +182,8 @@ def synthetic(
     from mlkit.cluster._preflight import place
 
     # Workers on other hosts write the parts: a path only this machine sees is refused here.
-    path, storage_options = place(path, "the synthetic data folder", storage_options)
+    path, storage_options = place(path, "the synthetic data folder", storage_options,
+                                  tracking_artifacts=True)
     spec = {
         "rows": rows, "features": features, "task": task, "partitions": partitions,
         "categorical": categorical, "categories": categories, "classes": classes,

@@ -57,7 +57,8 @@ def write(
         raise DataError(f"write() needs a pandas or dask DataFrame, but got {type(df).__name__}")
     from mlkit.cluster._preflight import place
 
-    path, storage_options = place(path, "the output folder", storage_options)
+    path, storage_options = place(path, "the output folder", storage_options,
+                                  tracking_artifacts=True)
     with staged_output(path, overwrite=overwrite, storage_options=storage_options) as (fs, tmp):
         job = df.to_parquet(
             fs.unstrip_protocol(tmp),

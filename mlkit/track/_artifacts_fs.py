@@ -3,9 +3,10 @@
 A server started with ``--serve-artifacts`` stores files for anyone who can reach it over HTTP
 (``GET``/``PUT``/``DELETE /api/2.0/mlflow-artifacts/artifacts/<path>``, a listing at
 ``?path=<folder>``). mlkit's tracking server is reachable from every worker, so when no shared
-store is set its artifact store is where checkpoints go: this filesystem lets the fsspec code that
-writes them to ``s3://`` write there too. Credentials: ``MLFLOW_TRACKING_USERNAME`` /
-``MLFLOW_TRACKING_PASSWORD`` from the environment (what the tracking plugin gives the workers).
+store is set its artifact store is where checkpoints and the mlkit home's data folders go: this
+filesystem lets the fsspec code that writes them to ``s3://`` write there too. Credentials:
+``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` from the environment (what the
+tracking plugin gives the workers).
 
 Registered with fsspec as ``mlflow-artifacts`` through the ``fsspec.specs`` entry point, so every
 process with mlkit installed (the workers too) resolves such URLs. MLflow itself reads the same
@@ -157,6 +158,11 @@ class ArtifactsFileSystem(AbstractFileSystem):
         with open(lpath, "wb") as f:
             for chunk in resp.iter_content(1 << 20):
                 f.write(chunk)
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        # The proxy has no copy or rename: the bytes go through this process (staged data
+        # folders become final this way, one part file at a time).
+        self.pipe_file(self._strip_protocol(path2), self.cat_file(path1))
 
     def rm_file(self, path: str) -> None:
         self.info(path)  # FileNotFoundError for a missing file, as fsspec expects

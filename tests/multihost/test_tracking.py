@@ -156,6 +156,34 @@ def test_torch_checkpoints_go_to_the_servers_artifact_store_without_a_shared_sto
         assert "checkpoints" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout, h
 
 
+def test_data_in_the_home_goes_to_the_servers_artifact_store_without_a_shared_store(
+        tracked, net):
+    got = tracked.ok(
+        "home = mlkit.config.home_path()\n"
+        "p = mlkit.data.synthetic(home / 'data' / 'syn-tracked', rows=3000, features=4,"
+        " partitions=3, progress=False)\n"
+        "df = mlkit.data.read(home / 'data' / 'syn-tracked')\n"
+        "n = len(df)\n"
+        "out = mlkit.data.write(df[df.f0 > 0], home / 'data' / 'syn-pos', progress=False)\n"
+        "m = len(mlkit.data.read(out))\n"
+        "text = str(mlkit.cluster.status())",
+        "[mlkit.config.store(), p, n, out, m, text]", timeout=300)
+    store, path, n, out, m, text = got
+    prefix = f"mlflow-artifacts://{CLIENT}:"
+    assert store is None
+    assert path.startswith(prefix) and path.endswith("/mlkit/data/syn-tracked"), path
+    assert out.startswith(prefix) and out.endswith("/mlkit/data/syn-pos"), out
+    assert n == 3000 and 0 < m < n, (n, m)  # written and read back by the remote workers
+    assert "data, checkpoints, logs, job outputs: " + prefix in text, text
+    folder = "/tmp/work/.mlkit/tracking/artifacts/mlkit/data"
+    parts = net["client"].run(["ls", f"{folder}/syn-tracked"]).stdout.split()
+    assert sum(f.endswith(".parquet") for f in parts) == 3, parts
+    # the staging folders are gone, and the workers' own disks hold none of it
+    assert ".tmp-" not in net["client"].run(["ls", "-a", folder]).stdout
+    for h in ("worker1", "worker2"):
+        assert "data" not in net[h].run(["ls", "/tmp/work/.mlkit"]).stdout.split(), h
+
+
 def test_stopping_the_server_leaves_no_process_and_puts_everyone_back(tracked, net):
     got = tracked.ok(
         "pid = srv.pid\nstopped = mlkit.track.stop_tracking()\n"
