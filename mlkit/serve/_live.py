@@ -153,6 +153,13 @@ class ServeMonitor:
                 return r
         return None
 
+    def _route_served(self) -> bool:
+        """Whether the route is still in the running list (``serve.stop`` removes it first)."""
+        from mlkit.serve import _running
+
+        entry = self.server.to_dict()
+        return entry.get("name") in _running.read(home=entry.get("home"))
+
     def _counters(self, model: str, version: str) -> dict[str, Any]:
         from prometheus_client.parser import text_string_to_metric_families
 
@@ -184,14 +191,19 @@ class ServeMonitor:
         """Read the gateway once (a stopped gateway gives the last numbers, ``running=False``)."""
         entry = self.server.to_dict()
         route_path = str(entry.get("route", ""))
+        alive = self.server.alive()
         try:
-            route = self._route() if self.server.alive() else None
+            route = self._route() if alive else None
             if route is None:
                 raise LookupError("route gone")
             now = time.monotonic()
             c = self._counters(route["name"], str(route["version"]))
         except Exception:  # noqa: BLE001 - stopped or going away: the final state is static
             last = self.last
+            if alive and last is not None and last.running and self._route_served():
+                # A gateway that is alive but slow to answer (a busy machine, a replica being
+                # restarted) has not stopped: keep the last numbers, and stay live.
+                return last
             st = ServeStatus(entry["name"], route_path,
                              last.version if last else str(entry.get("version") or "-"), False,
                              [ReplicaState(r.index, r.host, "stopped", None, r.restarts)

@@ -33,5 +33,11 @@ class Refreshing:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            if not self.refresh().running:  # type: ignore[attr-defined]
+            try:
+                state = self.refresh()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - a failed read is retried at the next tick
+                # This thread writes into whichever cell runs now: a traceback from it would
+                # land in the user's (or nbval's) unrelated cell. The next tick tries again.
+                continue
+            if not state.running:
                 break

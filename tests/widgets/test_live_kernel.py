@@ -45,6 +45,24 @@ class Kernel:
             if kind == "status" and msg["content"]["execution_state"] == "idle":
                 return msgs
 
+    def watch(self, seen: Any, timeout: float = 300) -> list[dict[str, Any]]:
+        """IOPub messages from any cell or thread (a widget refreshing in the background sends
+        its own) until ``seen(msg)`` is true for one; that one is the last returned."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        msgs = []
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1))
+            except queue.Empty:
+                raise AssertionError(f"no such IOPub message within {timeout:g} s; got "
+                                     f"{[m['msg_type'] for m in msgs][-20:]}") from None
+            msgs.append(msg)
+            if seen(msg):
+                return msgs
+
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=False)
@@ -199,3 +217,57 @@ def test_job_and_sweep_progress_end_as_static_lines(kernel, tmp_path):
     assert WIDGET not in final
     assert "sweep tiny: finished (2/2 jobs)" in final["text/plain"]
     assert "ok=2, not_ok=0" in final["text/plain"]
+
+
+def test_serve_widget_follows_the_gateway_and_ends_static(kernel, tmp_path):
+    """``%mlscale serve MODEL --replicas 1`` shows the live serve widget; requests sent from
+    outside the kernel reach it through its background refresh (comm updates on IOPub), and
+    stopping the gateway turns the same output into its static final state."""
+    import json
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import requests
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "c"])
+    model = LogisticRegression().fit(X, (X.a > 0).astype("int64"))
+    path = tmp_path / "kernel-model"
+    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, model.predict(X)),
+                              pip_requirements=["scikit-learn"],
+                              skops_trusted_types=["numpy.dtype"])
+    msgs = kernel.run(f"srv = %mlscale serve {path} --replicas 1 --name kernel-gw --timeout 600\n"
+                      "print('URL', srv.url)", timeout=900)
+    shown = [m["content"] for m in msgs if m["msg_type"] == "display_data"]
+    assert len(shown) == 1 and WIDGET in shown[0]["data"], shown
+    assert "mlkit gateway" in shown[0]["data"]["text/html"]
+    display_id = shown[0]["transient"]["display_id"]
+    # ipywidgets opens each comm with the widget's defaults, then sends the values it draws
+    stats = {cid for cid, state in comm_updates(msgs)
+             if "requests: <b>0</b>" in str(state.get("value"))}
+    assert len(stats) == 1, f"no stats widget showing 0 requests: {comm_updates(msgs)[:6]}"
+    stats_id = stats.pop()
+    url = stdout(msgs).split("URL ", 1)[1].split()[0]
+
+    s = requests.Session()
+    s.trust_env = False
+    body = json.dumps({"dataframe_split": X.head(2).to_dict(orient="split")})
+    for _ in range(6):
+        r = s.post(f"{url}/invocations", data=body,
+                   headers={"Content-Type": "application/json"}, timeout=120)
+        assert r.status_code == 200, r.text
+    kernel.watch(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == stats_id
+                 and "requests: <b>6</b>" in str(m["content"]["data"].get("state", {})))
+
+    msgs = kernel.run("%mlscale serve stop kernel-gw")
+    final = [m for m in msgs if m["msg_type"] == "update_display_data"
+             and m["content"]["transient"]["display_id"] == display_id]
+    if not final:  # the widget's own refresh thread turns it static, at its next tick
+        final = kernel.watch(lambda m: m["msg_type"] == "update_display_data"
+                             and m["content"]["transient"]["display_id"] == display_id)[-1:]
+    data = final[-1]["content"]["data"]
+    assert WIDGET not in data
+    assert "stopped" in data["text/plain"] and "requests 6" in data["text/plain"], data

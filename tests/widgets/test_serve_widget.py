@@ -89,6 +89,15 @@ def test_widget_values_follow_a_live_gateway(model_dir):
                                  if r.restarts == 1 and r.state == "up" and r.pid != victim],
                         timeout=300, what="the widget showing replica 0 restarted and up")
         assert back
+        # a gateway that is alive but does not answer in time (stopped by SIGSTOP, as a busy
+        # machine would delay it) has not stopped: the widget keeps its numbers and stays live
+        os.kill(srv.pid, signal.SIGSTOP)
+        try:
+            frozen = w.refresh()
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        assert frozen.running and frozen.requests == 33
+        assert WIDGET_VIEW_MIME in w._repr_mimebundle_()
     finally:
         srv.stop()
     st = w.refresh()
