@@ -93,10 +93,12 @@ browser-deps system-deps:
 # integration tests (tests/browser included), then nbval executes every tutorial and notebook in a
 # real kernel and compares outputs (tests/nbval_sanitize.cfg). The stages run in two lanes at once
 # (tests/_lanes.py: one stage at a time left a third of the 2 cores idle): lane 1 is pytest over
-# tests/ but tests/serve, lane 2 is tests/serve, the doctests and nbval, its output printed after
-# lane 1's. Every stage always runs (a failure in one does not hide the others' results); the last
-# line sums them up and the target fails if any failed.
+# tests/ but LANE2_TESTS, lane 2 is LANE2_TESTS, the doctests and nbval (chosen so that both lanes
+# take about as long), its output printed after lane 1's. Every stage always runs (a failure in
+# one does not hide the others' results); the last line sums them up and the target fails if any
+# failed.
 REPORTS := .test-reports
+LANE2_TESTS := tests/serve tests/scaling
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 # MLflow's usage telemetry off for the tests' processes (nbval's kernels too): nothing here may
 # reach an outside host.
@@ -104,13 +106,13 @@ test: export MLFLOW_DISABLE_TELEMETRY ?= true
 test: $(STAMP) browser-deps
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS)
 	@$(PY) tests/_lanes.py $(REPORTS)/lane2.log \
-		"$(PYTEST) --durations=25 --junitxml=$(REPORTS)/pytest.xml tests --ignore=tests/serve" \
-		"$(PYTEST) --durations=10 --junitxml=$(REPORTS)/serve.xml tests/serve; \
+		"$(PYTEST) --durations=25 --junitxml=$(REPORTS)/pytest.xml tests $(LANE2_TESTS:%=--ignore=%)" \
+		"$(PYTEST) --durations=10 --junitxml=$(REPORTS)/pytest-lane2.xml $(LANE2_TESTS); \
 		 $(PYTEST) --junitxml=$(REPORTS)/doctest.xml --doctest-modules mlkit; \
 		 $(PYTEST) --junitxml=$(REPORTS)/nbval.xml --nbval \
 			--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 tutorials notebooks"
 	@$(PY) tests/_summary.py doctest=$(REPORTS)/doctest.xml pytest=$(REPORTS)/pytest.xml \
-		pytest-serve=$(REPORTS)/serve.xml nbval=$(REPORTS)/nbval.xml
+		pytest-lane2=$(REPORTS)/pytest-lane2.xml nbval=$(REPORTS)/nbval.xml
 
 test-fast: $(STAMP) browser-deps
 	$(PY) -m pytest -p no:cacheprovider -x -q tests
