@@ -428,9 +428,10 @@ def _refusal(text: str, what: str, pf: Preflight, hint: str | None = None) -> st
         "mlkit.config.store_path('data', ...))"
         if store else
         "set MLKIT_STORE to an object-store URL (e.g. s3://bucket/mlkit) that every host "
-        "reaches" + ("" if tracking_store(pf) else "; for a path in the mlkit home, "
-                     "mlkit.track.serve_tracking() also gives the workers a place (its "
-                     "artifact store)")
+        "reaches" + ("; for a path in the mlkit home, mlkit.track.serve_tracking() also gives "
+                     "the workers a place (its artifact store)"
+                     if _store.home_relative(text) is not None and not tracking_store(pf)
+                     else "")
     )
     head = (f"{what} {text!r} is on the client's disk only: the workers (on {hosts}) do not "
             f"share this machine's disk, so they cannot see it. ")
