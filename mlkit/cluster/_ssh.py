@@ -148,6 +148,8 @@ def remote_processes(client: Any, deploy: Any) -> dict[str, tuple[dict[str, Any]
     from distributed.comm import get_address_host
 
     by_ip: dict[str, set[int]] = {}
+    if getattr(client, "status", None) != "running":
+        return {}  # the scheduler is gone or reconnecting: asking would wait for it
 
     def add(address: str, pid: Any) -> None:
         if isinstance(pid, int):
