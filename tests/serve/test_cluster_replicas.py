@@ -256,3 +256,48 @@ def test_a_cluster_route_scales_to_zero_and_the_next_request_wakes_it(cgw, demo,
     finally:
         with helpers.home_env(demo.home):
             zero.stop()
+
+
+def test_promoting_a_cluster_routes_alias_moves_it_and_stops_the_old_replicas(demo, helpers):
+    """``mlkit.track.promote`` on a route served on the cluster: the gateway starts the new
+    version's replicas on the workers, swaps the route, and stops the old ones there."""
+    import mlkit
+    from tests.conftest import CLUSTER_SPEC
+
+    cluster = mlkit.cluster.up(**CLUSTER_SPEC)
+    client = cluster.client
+    before = {w: set(p) for w, p in _replica_pids(client).items()}  # other gateways' replicas
+    with helpers.home_env(demo.home):
+        v1 = helpers.log_model(demo.model, demo.X, "cpromo")
+        flipped = helpers.fit_pipeline(demo.X, flip=True)
+        v2 = helpers.log_model(flipped, demo.X, "cpromo")
+        mlkit.track.promote("cpromo", v1)
+        srv = mlkit.serve.start("models:/cpromo@champion", on="cluster", name="gw-cpromo",
+                                timeout=600)
+    try:
+        s = _session()
+        rows = list(range(20))
+        r = _post(s, srv.url, _body(demo.X, rows))
+        assert r.headers["x-mlkit-model-version"] == v1
+        assert r.json()["predictions"] == demo.model.predict(demo.X.iloc[rows]).tolist()
+        old = {x["pid"] for x in srv.replicas()}
+        assert len(old) == 2
+        with helpers.home_env(demo.home):
+            mlkit.track.promote("cpromo", v2)
+            srv.refresh()  # at once (the gateway would also notice within its poll)
+        answer = wait_for(lambda: (lambda a: a if a.headers.get("x-mlkit-model-version") == v2
+                                   else None)(_post(s, srv.url, _body(demo.X, rows))),
+                          timeout=600, what="an answer from version 2")
+        assert answer.json()["predictions"] == flipped.predict(demo.X.iloc[rows]).tolist()
+        reps = srv.replicas()
+        new = {x["pid"] for x in reps}
+        assert len(reps) == 2 and all(x["healthy"] for x in reps) and not new & old, reps
+        assert sorted(x["worker"] for x in reps) == sorted(before)  # one per worker again
+        # on the workers: the new version's replicas, and none of the old version's
+        wait_for(lambda: {w: set(p) - before.get(w, set())
+                          for w, p in _replica_pids(client).items()}
+                 == {x["worker"]: {x["pid"]} for x in reps},
+                 timeout=120, what="only the new version's replicas on the workers")
+    finally:
+        with helpers.home_env(demo.home):
+            srv.stop()
