@@ -32,9 +32,10 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlkit._imports import require
@@ -50,6 +51,8 @@ __all__ = [
     "tag_text",
     "now_ms",
     "RunWriter",
+    "FinishedRun",
+    "write_finished",
 ]
 
 #: What ends a value that was cut to fit MLflow's limit.
@@ -380,3 +383,162 @@ class RunWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# -- finished runs, many at once -------------------------------------------------------------------
+@dataclass
+class FinishedRun:
+    """A run that is over before it is written: a tuning trial, a sweep's notebook.
+
+    ``metrics`` holds ``(key, value, step)`` triples (all stamped ``end_time``, else now);
+    keys and values are made MLflow-safe by :func:`write_finished` (as :class:`RunWriter` does).
+    """
+
+    run_name: str
+    status: str = "FINISHED"
+    start_time: int | None = None
+    end_time: int | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: list[tuple[str, float, int]] = field(default_factory=list)
+
+
+def write_finished(client: Any, experiment_id: str, runs: Sequence[FinishedRun]) -> list[str]:
+    """Write finished runs into ``experiment_id``; returns their run ids, in order.
+
+    On a SQL store (mlkit's default SQLite one) every run of the call is written in **one**
+    transaction, through MLflow's own table models (``mlflow.store.tracking.dbmodels``): MLflow's
+    public API spends six transactions on each run (create, params, metrics, tags, latest
+    metrics, end), measured at 40-50 ms per run here, which was most of what tracking cost a
+    tuning study. Anything that goes wrong in that path (another MLflow version's schema, a
+    store that refuses) rolls back the whole transaction, and the runs are written one by one
+    through :class:`RunWriter` instead: the same runs either way, never half of them.
+
+    Examples
+    --------
+    >>> from mlflow import MlflowClient                                  # doctest: +SKIP
+    >>> c = MlflowClient("sqlite:///mlflow.db")                          # doctest: +SKIP
+    >>> write_finished(c, "0", [FinishedRun("trial-0", metrics=[("value", 0.5, 0)])])
+    ... # doctest: +SKIP
+    ['3f0c...']
+    """
+    if not runs:
+        return []
+    prepared = [_prepared(r) for r in runs]
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if _is_sql_store(store):
+        try:
+            return _store.retry_locked(_write_sql, store, experiment_id, prepared)
+        except Exception as exc:  # noqa: BLE001 - rolled back: MLflow's own path follows
+            _log.debug("writing %d runs in one transaction failed (%s); one by one instead",
+                       len(prepared), exc)
+    ids = []
+    for r in prepared:
+        with RunWriter.create(
+            experiment_id, client=client, run_name=r.run_name, start_time=r.start_time,
+            tags=r.tags,
+        ) as w:
+            for key, value, step in r.metrics:
+                w.metric(key, value, step=step, timestamp=r.end_time)
+            w.params(r.params)
+            w.set_status(r.status, end_time=r.end_time)
+        ids.append(w.run_id)
+    return ids
+
+
+def _prepared(run: FinishedRun) -> FinishedRun:
+    """``run`` with MLflow-safe keys and values, and its timestamps filled in; a status MLflow
+    does not know raises here, before anything of the call is written."""
+    from mlflow.entities import RunStatus
+
+    RunStatus.from_string(run.status)
+    end = run.end_time if run.end_time is not None else now_ms()
+    return FinishedRun(
+        run_name=run.run_name,
+        status=run.status,
+        start_time=run.start_time if run.start_time is not None else end,
+        end_time=end,
+        tags={metric_key(k): tag_text(v) for k, v in run.tags.items()},
+        params={metric_key(k): param_text(v) for k, v in run.params.items()},
+        metrics=[(metric_key(k), float(v), int(s)) for k, v, s in run.metrics],
+    )
+
+
+def _is_sql_store(store: Any) -> bool:
+    if store is None:
+        return False
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:  # pragma: no cover - an MLflow without its SQL store
+        return False
+    return isinstance(store, SqlAlchemyStore)
+
+
+def _write_sql(store: Any, experiment_id: str, runs: list[FinishedRun]) -> list[str]:
+    """One transaction: each run's row with its final status, tags, params, metric history
+    and latest metrics, as MLflow's own ``create_run`` / ``log_batch`` / ``set_terminated``
+    would leave them."""
+    from mlflow.entities import LifecycleStage, Metric, SourceType
+    from mlflow.store.tracking.dbmodels.models import (
+        SqlLatestMetric,
+        SqlMetric,
+        SqlParam,
+        SqlRun,
+        SqlTag,
+    )
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
+    from mlflow.utils.uri import append_to_uri_path
+
+    v = _validation()
+    experiment = store.get_experiment(experiment_id)
+    store._check_experiment_is_active(experiment)
+    ids = []
+    with store.ManagedSessionMaker(read_only=False) as session:
+        for r in runs:
+            run_id = uuid.uuid4().hex
+            tags = dict(r.tags)
+            tags.setdefault(MLFLOW_RUN_NAME, r.run_name)
+            entities = [Metric(k, val, r.end_time, s) for k, val, s in r.metrics]
+            v._validate_batch_log_data(entities, [], [])
+            for key, value in tags.items():
+                v._validate_tag(key, value)
+            for key, value in r.params.items():
+                v._validate_param(key, value)
+            row = SqlRun(
+                name=tags[MLFLOW_RUN_NAME],
+                artifact_uri=append_to_uri_path(
+                    experiment.artifact_location, run_id, store.ARTIFACTS_FOLDER_NAME
+                ),
+                run_uuid=run_id,
+                experiment_id=experiment_id,
+                source_type=SourceType.to_string(SourceType.UNKNOWN),
+                source_name="",
+                entry_point_name="",
+                user_id=tags.get(MLFLOW_USER, "unknown"),
+                status=r.status,
+                start_time=r.start_time,
+                end_time=r.end_time,
+                deleted_time=None,
+                source_version="",
+                lifecycle_stage=LifecycleStage.ACTIVE,
+            )
+            row.tags = [SqlTag(key=k, value=val) for k, val in tags.items()]
+            row.params = [SqlParam(key=k, value=val) for k, val in r.params.items()]
+            session.add(row)
+            latest: dict[str, tuple[int, int, float, bool]] = {}
+            seen = set()
+            for m in entities:
+                if (m.key, m.value, m.step) in seen:  # MLflow drops exact repeats too
+                    continue
+                seen.add((m.key, m.value, m.step))
+                is_nan, value = store.sanitize_metric_value(m.value)
+                session.add(SqlMetric(run_uuid=run_id, key=m.key, value=value,
+                                      timestamp=m.timestamp, step=m.step, is_nan=is_nan))
+                newest = latest.get(m.key)
+                if newest is None or (m.step, m.timestamp, value) > newest[:3]:
+                    latest[m.key] = (m.step, m.timestamp, value, is_nan)
+            for key, (step, timestamp, value, is_nan) in latest.items():
+                session.add(SqlLatestMetric(run_uuid=run_id, key=key, value=value,
+                                            timestamp=timestamp, step=step, is_nan=is_nan))
+            ids.append(run_id)
+    return ids

@@ -73,7 +73,8 @@ class Outcome:
 
     ``kind`` is ``"finished"`` (COMPLETE, PRUNED or FAIL told by the task), ``"lost"`` (an
     earlier attempt died with its worker; this task only marked the trial FAIL) or
-    ``"raised"`` (the objective raised an exception not in ``catch``: ``error`` holds it).
+    ``"raised"`` (the objective raised an exception not in ``catch``: ``error`` holds it) or
+    ``"taken"`` (another optimizer of the study started this WAITING trial first).
     """
 
     kind: str
@@ -204,6 +205,11 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
         _fail(storage, job.trial_id, f"worker {previous} was lost while running this trial")
         return Outcome("lost", storage.get_trial(job.trial_id), str(previous))
     try:
+        if frozen.state == TrialState.WAITING:
+            # Created ahead by the driver (or enqueued): it starts now, and Optuna stamps its
+            # datetime_start. False: another optimizer of the study started it first.
+            if not storage.set_trial_state_values(job.trial_id, state=TrialState.RUNNING):
+                return Outcome("taken", storage.get_trial(job.trial_id), worker)
         storage.set_trial_system_attr(job.trial_id, WORKER_ATTR, worker)
     except UpdateFinishedTrialError:  # the driver stopped it (interrupt) before it began
         return Outcome("finished", storage.get_trial(job.trial_id), worker)

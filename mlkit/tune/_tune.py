@@ -398,45 +398,55 @@ def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
     return open_view(prog, text=TextProgress, tick=0.5)
 
 
-def _new_trial(storage: Any, study_id: int) -> int:
-    """Create the next trial as RUNNING, taking an enqueued (WAITING) one first.
+def _new_trial(storage: Any, study_id: int, own: set[int]) -> int:
+    """The next trial, WAITING: an enqueued one first, else a new one.
 
+    Its task turns it RUNNING when it starts (Optuna stamps ``datetime_start`` then), so a
+    trial created ahead of a free worker slot does not count its wait as its duration.
     Hand-written rather than ``study.ask()``: ``ask`` builds a ``Trial``, which runs the
     sampler's ``before_trial`` here on the client; it must run once, in the task that runs the
     objective. This is the storage half of ``ask``, with public storage calls only.
     """
     for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-                return t._trial_id
-        except UpdateFinishedTrialError:
-            continue
-    return storage.create_new_trial(study_id)
+        if t._trial_id not in own:  # enqueued by the user (enqueue_trial), not one of ours
+            return int(t._trial_id)
+    return int(storage.create_new_trial(study_id, template_trial=_waiting()))
 
 
-def _retry_trial(storage: Any, study_id: int, lost: FrozenTrial) -> int:
-    """A RUNNING trial that re-runs ``lost`` with the parameters it had drawn (Optuna's
-    ``fixed_params``, as ``enqueue_trial`` uses)."""
-    template = FrozenTrial(
+def _waiting(system_attrs: dict[str, Any] | None = None) -> FrozenTrial:
+    return FrozenTrial(
         number=-1,
-        state=TrialState.RUNNING,
+        state=TrialState.WAITING,
         value=None,
-        datetime_start=datetime.now(),
+        datetime_start=None,
         datetime_complete=None,
         params={},
         distributions={},
         user_attrs={},
-        system_attrs={"fixed_params": dict(lost.params), RETRY_ATTR: lost.number},
+        system_attrs=system_attrs or {},
         intermediate_values={},
         trial_id=-1,
     )
-    return storage.create_new_trial(study_id, template_trial=template)
+
+
+def _retry_trial(storage: Any, study_id: int, lost: FrozenTrial) -> int:
+    """A WAITING trial that re-runs ``lost`` with the parameters it had drawn (Optuna's
+    ``fixed_params``, as ``enqueue_trial`` uses)."""
+    template = _waiting({"fixed_params": dict(lost.params), RETRY_ATTR: lost.number})
+    return int(storage.create_new_trial(study_id, template_trial=template))
 
 
 def _fail_trial(storage: Any, trial_id: int, reason: str) -> bool:
     """Mark a RUNNING trial FAIL; False if it had already finished."""
     try:
-        if storage.get_trial(trial_id).state.is_finished():
+        state = storage.get_trial(trial_id).state
+        if state.is_finished():
+            return False
+        # A WAITING trial never started: RUNNING first, so the FAIL trial has its start time
+        # (Optuna requires one of every trial that is not WAITING). False: someone else has it.
+        if state == TrialState.WAITING and not storage.set_trial_state_values(
+            trial_id, state=TrialState.RUNNING
+        ):
             return False
         storage.set_trial_system_attr(trial_id, REASON_ATTR, reason)
         storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
@@ -542,7 +552,15 @@ class _Slot:
 
 
 class _Driver:
-    """Keeps ``concurrency`` trials in flight until ``n_trials`` are finished."""
+    """Keeps ``concurrency`` trials running until ``n_trials`` are finished.
+
+    Without a timeout, one more trial per slot waits in the cluster (Dask hands it to a worker
+    that is busy): when a trial ends its worker starts the next at once, instead of idling for
+    a round trip through the client and the scheduler (most of a short trial's cost). The
+    waiting trial is WAITING in the storage and samples its parameters only when it starts, so
+    it sees every trial finished before it, as a trial submitted later would. With a timeout
+    only one trial is created ahead, on the client, so no queued trial starts past the deadline.
+    """
 
     def __init__(
         self,
@@ -564,6 +582,7 @@ class _Driver:
         self.token = uuid.uuid4().hex
         self.n_trials = n_trials
         self.concurrency = concurrency
+        self.lookahead = concurrency if timeout is None else 0
         self.timeout = timeout
         self.retries = retries
         self.executor: Any = (
@@ -571,6 +590,7 @@ class _Driver:
         )
         self.in_flight: dict[Any, _Slot] = {}
         self.created: list[int] = []  # every trial this call created, for the cleanup sweep
+        self.own: set[int] = set()  # the same, for lookups
         self.recorded: set[int] = set()  # trial ids already shown and logged
         self.retry_queue: deque[tuple[FrozenTrial, int]] = deque()
         self.prefetched: tuple[int, int] | None = None  # created, not yet submitted
@@ -590,11 +610,13 @@ class _Driver:
 
         try:
             while True:
-                while len(self.in_flight) < self.concurrency and (
+                while len(self.in_flight) < self.concurrency + self.lookahead and (
                     self.retry_queue or self.prefetched is not None or more()
                 ):
                     self._submit()
-                if self.prefetched is None and not self.retry_queue and more():
+                if not self.lookahead and self.prefetched is None and not self.retry_queue and (
+                    more()
+                ):
                     # Create the next trial now, while the cluster works: a free slot then gets
                     # a task at once instead of waiting for a storage write.
                     self.prefetched = self._create()
@@ -627,8 +649,9 @@ class _Driver:
             lost, left = self.retry_queue.popleft()
             trial_id = _retry_trial(self.storage, sid, lost)
         else:
-            trial_id, left = _new_trial(self.storage, sid), self.retries
+            trial_id, left = _new_trial(self.storage, sid, self.own), self.retries
         self.created.append(trial_id)
+        self.own.add(trial_id)
         return trial_id, left
 
     def _submit(self) -> None:
@@ -641,7 +664,7 @@ class _Driver:
         key = f"mlkit-tune-{self.study.study_name}-{number}-{self.token[:8]}"
         fut = self.executor.submit(job, key)
         self.in_flight[fut] = _Slot(trial_id, number, left)
-        self.prog.running = len(self.in_flight)
+        self._show_running()
         self._refresh()  # show the trial running now, not when the first one ends
 
     def _collect(self, result: Any, slot: _Slot) -> Outcome:
@@ -667,10 +690,20 @@ class _Driver:
         if outcome.kind == "lost" and slot.retries_left > 0:
             self.retry_queue.append((frozen, slot.retries_left - 1))
             counts = False
+        if outcome.kind == "taken":
+            # Another optimizer of the same study started this WAITING trial first: it is
+            # theirs to finish; this call creates another in its place.
+            self.created.remove(slot.trial_id)
+            self._show_running()
+            return None
         self._record(frozen, outcome.worker, outcome.seconds, counts)
-        self.prog.running = len(self.in_flight)
+        self._show_running()
         self._refresh()
         return outcome.error if outcome.kind == "raised" else None
+
+    def _show_running(self) -> None:
+        # trials waiting behind a busy slot are not running yet
+        self.prog.running = min(len(self.in_flight), self.concurrency)
 
     def _abort(self, reason: str) -> None:
         """Cancel what is queued, fail what runs, log it: the study stays resumable."""

@@ -216,3 +216,91 @@ def test_ctrl_c_in_the_middle_of_writing_ends_the_run_killed(store, mlkit_home, 
     assert proc.returncode != 0, stderr[-2000:]
     assert "KeyboardInterrupt" in stderr, stderr[-2000:]
     assert client.get_run(run_id).info.status == "KILLED"
+
+
+# -- finished runs, many at once -------------------------------------------------------------------
+def _finished_example():
+    from mlkit.track._writer import FinishedRun
+
+    return FinishedRun(
+        "trial-7",
+        status="FAILED",
+        start_time=1_700_000_000_000,
+        end_time=1_700_000_002_500,
+        tags={"mlkit.kind": "trial", "bad key[0]": "x", "long": "t" * 9000},
+        params={"lr": 0.1, "layers": [64, 32]},
+        metrics=[("value", 0.25, 0), ("loss", 3.0, 1), ("loss", 2.0, 2), ("loss", 2.5, 3),
+                 ("nan", float("nan"), 0), ("inf", float("inf"), 0)],
+    )
+
+
+def _same_as_mlflows_own(client, exp, run_id):
+    """The run at ``run_id`` equals the one MLflow's public API writes for the same content."""
+    from mlflow.entities import Metric, Param
+
+    from mlkit.track._writer import _prepared
+
+    r = _prepared(_finished_example())
+    ref = client.create_run(exp, start_time=r.start_time, tags=r.tags, run_name=r.run_name)
+    client.log_batch(
+        ref.info.run_id,
+        metrics=[Metric(k, v, r.end_time, s) for k, v, s in r.metrics],
+        params=[Param(k, v) for k, v in r.params.items()],
+    )
+    client.set_terminated(ref.info.run_id, r.status, end_time=r.end_time)
+    got, want = client.get_run(run_id), client.get_run(ref.info.run_id)
+
+    def info(run):
+        i = run.info
+        return (i.status, i.start_time, i.end_time, i.run_name, i.lifecycle_stage, i.user_id,
+                i.experiment_id, i.artifact_uri.replace(i.run_id, "RUN"))
+
+    assert info(got) == info(want)
+    assert got.data.tags == want.data.tags
+    assert got.data.params == want.data.params == {"lr": "0.1", "layers": "[64, 32]"}
+    assert str(got.data.metrics) == str(want.data.metrics)  # str: nan == nan
+    assert got.data.metrics["loss"] == 2.5  # the latest step, not the last value written
+    def hist(rid, key):
+        return [(m.value, m.step, m.timestamp) for m in client.get_metric_history(rid, key)]
+
+    for key in ("loss", "value", "nan", "inf"):
+        assert str(hist(run_id, key)) == str(hist(ref.info.run_id, key))
+
+
+def test_finished_runs_written_in_one_transaction_read_back_as_mlflows_own(store):
+    """The SQL fast path leaves exactly what MLflow's create_run/log_batch/set_terminated do."""
+    from mlkit.track._writer import FinishedRun, write_finished
+
+    client, exp = store
+    assert type(client._tracking_client.store).__name__ == "SqlAlchemyStore"
+    runs = [_finished_example()] + [FinishedRun(f"trial-{i}", metrics=[("value", i, 0)])
+                                    for i in range(50)]
+    ids = write_finished(client, exp, runs)
+    assert len(ids) == len(set(ids)) == 51
+    _same_as_mlflows_own(client, exp, ids[0])
+    found = client.search_runs([exp], "attributes.status = 'FINISHED'", max_results=100)
+    assert sorted(r.data.metrics["value"] for r in found) == list(range(50))
+
+
+def test_finished_runs_on_a_store_without_sql_are_written_through_mlflows_api(
+    tmp_path, monkeypatch
+):
+    import mlflow
+
+    # MLflow's file store: a store that is no SqlAlchemyStore, as a tracking server is
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    from mlkit.track._writer import write_finished
+
+    client = mlflow.MlflowClient(f"file://{tmp_path / 'mlruns'}")
+    exp = client.create_experiment("file-store")
+    (run_id,) = write_finished(client, exp, [_finished_example()])
+    _same_as_mlflows_own(client, exp, run_id)
+
+
+def test_a_run_mlflow_would_refuse_stops_the_call_before_anything_is_written(store):
+    from mlkit.track._writer import FinishedRun, write_finished
+
+    client, exp = store
+    with pytest.raises(Exception, match="BOGUS"):
+        write_finished(client, exp, [FinishedRun("ok"), FinishedRun("bad", status="BOGUS")])
+    assert client.search_runs([exp]) == []

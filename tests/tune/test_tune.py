@@ -51,6 +51,40 @@ def test_trials_run_as_tasks_on_every_worker(cluster):
     assert len(again.trials) == 8
 
 
+def test_a_trial_waiting_for_a_busy_slot_does_not_count_the_wait(cluster):
+    """Trials queued behind busy workers start (and are timed) only when a worker takes them:
+    on each worker one trial runs at a time, and no duration includes a wait."""
+
+    def objective(trial):
+        import time
+
+        time.sleep(0.6)
+        return trial.suggest_float("x", 0, 1)
+
+    study = mlkit.tune.tune(objective, 8, study_name="queued", progress=False, track=False)
+    assert states(study) == {"COMPLETE": 8}
+    by_worker = {}
+    for t in study.trials:
+        assert t.duration.total_seconds() < 1.15, t  # a wait behind a 0.6 s trial would be more
+        by_worker.setdefault(t.system_attrs["mlkit.worker"], []).append(t)
+    for trials in by_worker.values():
+        trials.sort(key=lambda t: t.datetime_start)
+        for before, after in zip(trials, trials[1:], strict=False):
+            assert after.datetime_start >= before.datetime_complete  # one at a time per slot
+
+
+def test_enqueued_trials_run_with_their_parameters(cluster):
+    mlkit.tune.tune(quadratic, 1, study_name="enq", progress=False, track=False)
+    study = mlkit.tune.open_study("enq")
+    study.enqueue_trial({"x": 1.25})
+    study.enqueue_trial({"x": -3.5})
+    study = mlkit.tune.tune(quadratic, 4, study_name="enq", progress=False, track=False)
+    assert states(study) == {"COMPLETE": 5}  # nothing left WAITING
+    xs = [t.params["x"] for t in study.trials]
+    assert 1.25 in xs and -3.5 in xs
+    assert all(t.datetime_start is not None for t in study.trials)
+
+
 def test_same_study_name_continues_the_study(cluster):
     first = mlkit.tune.tune(quadratic, 4, study_name="cont", progress=False, track=False)
     assert len(first.trials) == 4
