@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -398,7 +398,7 @@ def _open_view(prog: TuneProgress, progress: bool | None) -> Any:
     return open_view(prog, text=TextProgress, tick=0.5)
 
 
-def _new_trial(storage: Any, study_id: int, own: set[int]) -> int:
+def _new_trial(storage: Any, study_id: int, own: Container[int]) -> int:
     """The next trial, WAITING: an enqueued one first, else a new one.
 
     Its task turns it RUNNING when it starts (Optuna stamps ``datetime_start`` then), so a
@@ -437,7 +437,8 @@ def _retry_trial(storage: Any, study_id: int, lost: FrozenTrial) -> int:
 
 
 def _fail_trial(storage: Any, trial_id: int, reason: str) -> bool:
-    """Mark a RUNNING trial FAIL; False if it had already finished."""
+    """Mark a RUNNING or WAITING trial FAIL; False if it had already finished (or another
+    optimizer started it)."""
     try:
         state = storage.get_trial(trial_id).state
         if state.is_finished():
@@ -589,8 +590,8 @@ class _Driver:
             _DaskExecutor(client, blob) if on == "workers" else _ThreadExecutor(concurrency)
         )
         self.in_flight: dict[Any, _Slot] = {}
-        self.created: list[int] = []  # every trial this call created, for the cleanup sweep
-        self.own: set[int] = set()  # the same, for lookups
+        # every trial this call created, in order, for the cleanup sweep (a dict: fast lookups)
+        self.created: dict[int, None] = {}
         self.recorded: set[int] = set()  # trial ids already shown and logged
         self.retry_queue: deque[tuple[FrozenTrial, int]] = deque()
         self.prefetched: tuple[int, int] | None = None  # created, not yet submitted
@@ -649,9 +650,8 @@ class _Driver:
             lost, left = self.retry_queue.popleft()
             trial_id = _retry_trial(self.storage, sid, lost)
         else:
-            trial_id, left = _new_trial(self.storage, sid, self.own), self.retries
-        self.created.append(trial_id)
-        self.own.add(trial_id)
+            trial_id, left = _new_trial(self.storage, sid, self.created), self.retries
+        self.created[trial_id] = None
         return trial_id, left
 
     def _submit(self) -> None:
@@ -693,7 +693,7 @@ class _Driver:
         if outcome.kind == "taken":
             # Another optimizer of the same study started this WAITING trial first: it is
             # theirs to finish; this call creates another in its place.
-            self.created.remove(slot.trial_id)
+            del self.created[slot.trial_id]
             self._show_running()
             return None
         self._record(frozen, outcome.worker, outcome.seconds, counts)
