@@ -21,13 +21,15 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["interruptible", "cancel", "settle", "install", "uninstall", "BUDGET_SECONDS",
-           "STOP_BUDGET_SECONDS"]
+__all__ = ["interruptible", "deferred", "cancel", "settle", "install", "uninstall",
+           "BUDGET_SECONDS", "STOP_BUDGET_SECONDS"]
 
 #: Seconds an interrupted call may spend stopping its work before control returns anyway.
 BUDGET_SECONDS = 3.0
@@ -64,6 +66,45 @@ def settle(done: Callable[[], bool], budget: float = BUDGET_SECONDS, poll: float
         while not done() and time.monotonic() < deadline:
             time.sleep(poll)
     return bool(done())
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold an interrupt that arrives inside the block; it is raised when the block ends.
+
+    For a write that must not be cut in half: a KeyboardInterrupt raised inside SQLAlchemy can
+    leave a connection holding SQLite's write lock (the run's KILLED status then waits on its own
+    process), and one raised inside a garbage-collection callback is printed and *lost* (the
+    process never stops). Only the main thread receives signals, so elsewhere, or where SIGINT
+    is ignored or left to the OS, this does nothing.
+
+    Examples
+    --------
+    >>> import signal
+    >>> written = []
+    >>> try:
+    ...     with deferred():
+    ...         signal.raise_signal(signal.SIGINT)   # Ctrl-C in the middle of the write
+    ...         written.append("all of it")
+    ... except KeyboardInterrupt:
+    ...     print(written, "then KeyboardInterrupt")
+    ['all of it'] then KeyboardInterrupt
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN, SIG_DFL or set outside Python: not ours to change
+        yield
+        return
+    held: list[tuple[int, Any]] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            previous(*held[0])  # the handler that was there: KeyboardInterrupt, usually
 
 
 class interruptible:  # noqa: N801 - used like a function: ``with interruptible(...)``

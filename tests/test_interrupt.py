@@ -82,3 +82,37 @@ def test_an_interrupted_cell_does_not_leave_its_task_on_the_scheduler(shell, cli
     )
     assert shell.user_ns["kept"].result(timeout=60) == 1
     del shell.user_ns["kept"]
+
+
+# -- deferred: a write is never cut in half ------------------------------------------------------
+def test_an_interrupt_inside_a_deferred_block_comes_when_the_block_ends():
+    import signal
+
+    from mlkit._interrupt import deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("after the signal")  # still runs: the interrupt waits for the end
+        steps.append("after the block")  # never: the interrupt is raised as the block ends
+    assert steps == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works as before afterwards
+
+
+def test_a_deferred_block_off_the_main_thread_changes_nothing():
+    import signal
+
+    from mlkit._interrupt import deferred
+
+    seen = []
+
+    def run():
+        with deferred():  # signal.signal would raise ValueError here
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen == [signal.getsignal(signal.SIGINT)]

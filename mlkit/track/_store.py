@@ -178,17 +178,23 @@ def retry_locked(
 ) -> T:
     """Call ``func``; on a SQLite lock error wait (0.25 s, doubling up to 5 s) and try again.
 
-    Other errors, and the last lock error, propagate unchanged.
+    Other errors, and the last lock error, propagate unchanged. Ctrl-C waits for the attempt in
+    hand to end (:func:`mlkit._interrupt.deferred`) and comes between attempts: an interrupt
+    inside SQLAlchemy could leave this process's own connection holding the write lock, and
+    the write that ends the run KILLED would then wait on it.
 
     Examples
     --------
     >>> retry_locked(sum, [1, 2])
     3
     """
+    from mlkit._interrupt import deferred
+
     delay = first_delay
     for attempt in range(attempts):
         try:
-            return func(*args, **kwargs)
+            with deferred():
+                return func(*args, **kwargs)
         except Exception as exc:
             if attempt == attempts - 1 or not is_locked_error(exc):
                 raise

@@ -192,6 +192,7 @@ def tune(
         concurrency = concurrency or slots
     else:
         concurrency = concurrency or 1
+        slots = concurrency  # the client's thread pool has exactly `concurrency` threads
 
     # -- 3. storage reachable, objective sendable (still nothing written) --------------------
     check_reachable(spec)
@@ -246,7 +247,9 @@ def tune(
     # -- 5. run -------------------------------------------------------------------------------
     prog = TuneProgress(name, total=n_trials, directions=dirs)
     study.progress = prog
-    runner = _Driver(study, st, prog, blob, n_trials, concurrency, timeout, retries, on, client)
+    runner = _Driver(
+        study, st, prog, blob, n_trials, concurrency, timeout, retries, on, client, slots=slots
+    )
     if on == "client":
         remember_payload(runner.token, payload)
     runner.view = _open_view(prog, progress)
@@ -561,6 +564,8 @@ class _Driver:
     waiting trial is WAITING in the storage and samples its parameters only when it starts, so
     it sees every trial finished before it, as a trial submitted later would. With a timeout
     only one trial is created ahead, on the client, so no queued trial starts past the deadline.
+    Nor when ``concurrency`` is below the cluster's thread count (``slots``): the extra task
+    would start at once on an idle thread, running more trials at a time than asked.
     """
 
     def __init__(
@@ -575,6 +580,7 @@ class _Driver:
         retries: int,
         on: str,
         client: Any,
+        slots: int,
     ) -> None:
         self.study = study
         self.storage = storage
@@ -583,7 +589,7 @@ class _Driver:
         self.token = uuid.uuid4().hex
         self.n_trials = n_trials
         self.concurrency = concurrency
-        self.lookahead = concurrency if timeout is None else 0
+        self.lookahead = concurrency if timeout is None and concurrency >= slots else 0
         self.timeout = timeout
         self.retries = retries
         self.executor: Any = (
