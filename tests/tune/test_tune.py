@@ -73,6 +73,25 @@ def test_a_trial_waiting_for_a_busy_slot_does_not_count_the_wait(cluster):
             assert after.datetime_start >= before.datetime_complete  # one at a time per slot
 
 
+def test_concurrency_one_runs_one_trial_at_a_time_on_a_bigger_cluster(cluster):
+    """concurrency=1 on 2 workers: no trial waits ahead (it would start at once on the idle
+    worker), so trials run strictly one after another, each sampled after the last ended."""
+
+    def objective(trial):
+        import time
+
+        time.sleep(0.3)
+        return trial.suggest_float("x", 0, 1)
+
+    study = mlkit.tune.tune(objective, 5, study_name="one-at-a-time", concurrency=1,
+                            progress=False, track=False)
+    assert states(study) == {"COMPLETE": 5}
+    trials = sorted(study.trials, key=lambda t: t.datetime_start)
+    assert [t.number for t in trials] == list(range(5))
+    for before, after in zip(trials, trials[1:], strict=False):
+        assert after.datetime_start >= before.datetime_complete, (before, after)
+
+
 def test_enqueued_trials_run_with_their_parameters(cluster):
     mlkit.tune.tune(quadratic, 1, study_name="enq", progress=False, track=False)
     study = mlkit.tune.open_study("enq")
