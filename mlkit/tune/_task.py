@@ -196,9 +196,13 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
     storage = open_storage(p.storage)
     worker = _worker_name()
     frozen = storage.get_trial(job.trial_id)
-    if frozen.state.is_finished():  # an earlier attempt told it before its worker went away
-        return Outcome("finished", frozen, str(frozen.system_attrs.get(WORKER_ATTR, worker)))
     previous = frozen.system_attrs.get(WORKER_ATTR)
+    if previous is None and frozen.state != TrialState.WAITING:
+        # Never started by an mlkit task, yet no longer WAITING: another optimizer of the study
+        # (Optuna's ask pops WAITING trials) runs or ran it. Not ours to run, nor to count.
+        return Outcome("taken", frozen, worker)
+    if frozen.state.is_finished():  # an earlier attempt told it before its worker went away
+        return Outcome("finished", frozen, str(previous))
     if previous is not None:
         # Dask re-ran this task because the worker running it died: the trial's first run is
         # lost. Record that, and let the driver start a fresh trial with the same parameters.

@@ -104,6 +104,57 @@ def test_enqueued_trials_run_with_their_parameters(cluster):
     assert all(t.datetime_start is not None for t in study.trials)
 
 
+def test_another_optimizer_taking_a_waiting_trial_costs_this_call_nothing(cluster):
+    """A plain Optuna optimizer on the same study (a second notebook, a script) pops the trials
+    this call keeps WAITING ahead of its workers, as enqueued trials. Those are the thief's to
+    finish; this call creates others in their place and still runs all its trials."""
+    import threading
+    import time
+
+    from mlkit.tune._task import WORKER_ATTR
+
+    def objective(trial):
+        import time
+
+        time.sleep(0.4)
+        return trial.suggest_float("x", 0, 1)
+
+    stolen, stop = [], threading.Event()
+
+    def thief():
+        while not stop.is_set() and len(stolen) < 2:
+            try:
+                study = mlkit.tune.open_study("shared-study")
+            except TuneError:  # not created yet
+                time.sleep(0.02)
+                continue
+            waiting = {t.number for t in study.get_trials(deepcopy=False,
+                                                          states=(TrialState.WAITING,))}
+            if not waiting:
+                time.sleep(0.01)
+                continue
+            trial = study.ask()  # Optuna pops the oldest WAITING trial, as enqueue_trial's
+            study.tell(trial, -1.0)
+            if trial.number in waiting:
+                stolen.append(trial.number)
+
+    t = threading.Thread(target=thief)
+    t.start()
+    try:
+        study = mlkit.tune.tune(objective, 12, study_name="shared-study", concurrency=2,
+                                progress=False, track=False)
+    finally:
+        stop.set()
+        t.join()
+    assert stolen, "the other optimizer never found a WAITING trial to take"
+    trials = study.get_trials(deepcopy=False)
+    ours = [tr for tr in trials if WORKER_ATTR in tr.system_attrs]
+    assert len(ours) == 12 and all(tr.state == TrialState.COMPLETE for tr in ours)
+    assert all(trials[n].value == -1.0 and WORKER_ATTR not in trials[n].system_attrs
+               for n in stolen)  # finished by the one that took them
+    assert states(study).keys() == {"COMPLETE"}  # nothing left WAITING or RUNNING
+
+
 def test_same_study_name_continues_the_study(cluster):
     first = mlkit.tune.tune(quadratic, 4, study_name="cont", progress=False, track=False)
     assert len(first.trials) == 4
