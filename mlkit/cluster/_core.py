@@ -589,6 +589,8 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
             deploy.scale(p.workers)
         client = distributed.Client(deploy, set_as_default=True)
         if p.workers:
+            if p.kind in ("local", "cuda"):  # their processes are starting: the kernel is idle
+                _warm.import_tracking()
             _wait_for_workers(client, deploy, p.workers, timeout)
     except BaseException as exc:
         # Never leave a half-started cluster (and its processes) behind.
