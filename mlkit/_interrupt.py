@@ -81,6 +81,7 @@ def deferred() -> Iterator[None]:
     Examples
     --------
     >>> import signal
+    >>> before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a kernel
     >>> written = []
     >>> try:
     ...     with deferred():
@@ -89,6 +90,7 @@ def deferred() -> Iterator[None]:
     ... except KeyboardInterrupt:
     ...     print(written, "then KeyboardInterrupt")
     ['all of it'] then KeyboardInterrupt
+    >>> _ = signal.signal(signal.SIGINT, before)
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -90,15 +90,35 @@ def test_an_interrupt_inside_a_deferred_block_comes_when_the_block_ends():
 
     from mlkit._interrupt import deferred
 
-    before = signal.getsignal(signal.SIGINT)
-    steps = []
-    with pytest.raises(KeyboardInterrupt):
+    # Python's own Ctrl-C handler, as a kernel or a terminal has it (a job started in the
+    # background of a script, as CI may run this, inherits SIGINT ignored instead).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with deferred():
+                signal.raise_signal(signal.SIGINT)
+                steps.append("after the signal")  # still runs: the interrupt waits for the end
+            steps.append("after the block")  # never: the interrupt is raised as the block ends
+        assert steps == ["after the signal"]
+        # Ctrl-C works as before afterwards
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def test_a_deferred_block_where_sigint_is_ignored_leaves_it_ignored():
+    import signal
+
+    from mlkit._interrupt import deferred
+
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         with deferred():
-            signal.raise_signal(signal.SIGINT)
-            steps.append("after the signal")  # still runs: the interrupt waits for the end
-        steps.append("after the block")  # never: the interrupt is raised as the block ends
-    assert steps == ["after the signal"]
-    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works as before afterwards
+            signal.raise_signal(signal.SIGINT)  # ignored, as before: nothing held, nothing raised
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_a_deferred_block_off_the_main_thread_changes_nothing():
