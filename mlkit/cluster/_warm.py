@@ -11,10 +11,12 @@ the moment the cluster is up, while the user is still reading the widget or load
   ``_DeadlockError`` on MLflow's circular imports and a half-imported module;
 - each worker runs one small task that imports the engines, before any task of the user's on a
   one-thread worker;
-- the kernel imports MLflow (and its SQL store, when the store is SQLite) itself, in the main
-  thread, while it waits for a new local cluster's workers to start: the one moment the kernel is
-  idle anyway. That import was most of what a first tracked study still paid (about 4-6 s here),
-  and only the main thread can do it safely (see above).
+- the kernel imports Optuna, mlkit's tuning driver and, with tracking on, MLflow (and its SQL
+  store, when the store is SQLite) itself, in the main thread, while it waits for a new local
+  cluster's workers to start: the one moment the kernel is idle anyway. MLflow was most of what a
+  first tracked study still paid (about 4-6 s here), and only the main thread can import it
+  safely (see above). On 2 cores the workers' own start competes for the CPU, so ``up`` takes
+  longer by part of that time; with more cores the two overlap.
 
 It changes nothing the user's code could see: the same store is created, the same modules get
 imported, only earlier. ``MLKIT_WARM=0`` turns it off.
@@ -36,7 +38,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["start", "enabled", "import_engines", "import_tracking"]
+__all__ = ["start", "enabled", "import_engines", "import_in_kernel"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +60,16 @@ def import_engines() -> list[str]:
     return loaded
 
 
-def import_tracking() -> list[str]:
-    """Import what the first tracked call imports in the kernel; returns what this loaded.
+def import_in_kernel() -> list[str]:
+    """Import what the first study imports in the kernel; returns what this loaded.
 
-    Only in the main thread (a second thread importing MLflow deadlocks against it), only when
-    tracking is on and MLflow is installed; a broken install is left for its first real use to
-    report.
+    Only in the main thread (a second thread importing MLflow deadlocks against it); MLflow only
+    when tracking is on; an engine not installed is skipped and a broken install is left for its
+    first real use to report.
 
     Examples
     --------
-    >>> isinstance(import_tracking(), list)
+    >>> isinstance(import_in_kernel(), list)
     True
     """
     if not enabled() or threading.current_thread() is not threading.main_thread():
@@ -75,21 +77,21 @@ def import_tracking() -> list[str]:
     import importlib.util
 
     try:
+        names = ["optuna", "mlkit.tune._tune"] if importlib.util.find_spec("optuna") else []
         from mlkit.track._defaults import tracking_uri
         from mlkit.track._state import enabled as tracking_on
         from mlkit.track._store import sqlite_path
 
-        if not tracking_on() or importlib.util.find_spec("mlflow") is None:
-            return []
-        names = ["mlflow"]
-        if sqlite_path(tracking_uri()) is not None:
-            names.append("mlflow.store.tracking.sqlalchemy_store")
+        if tracking_on() and importlib.util.find_spec("mlflow") is not None:
+            names.append("mlflow")
+            if sqlite_path(tracking_uri()) is not None:
+                names.append("mlflow.store.tracking.sqlalchemy_store")
         loaded = [n for n in names if n not in sys.modules]
         for name in loaded:
             importlib.import_module(name)
         return loaded
     except Exception as exc:  # noqa: BLE001 - optional: the first real use reports it
-        logger.debug("warm-up import of MLflow skipped: %s", exc)
+        logger.debug("warm-up imports in the kernel stopped: %s", exc)
         return []
 
 

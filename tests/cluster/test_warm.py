@@ -30,7 +30,8 @@ def test_up_warms_the_workers_and_creates_the_store_in_the_background(mlkit_home
 _UP_THEN_IMPORT = (
     "import sys, mlkit\n"
     "mlkit.cluster.up(workers=1, threads_per_worker=1, memory_limit='1GB')\n"
-    "print('mlflow' in sys.modules, 'mlflow.store.tracking.sqlalchemy_store' in sys.modules)\n"
+    "print('optuna' in sys.modules, 'mlflow' in sys.modules,\n"
+    "      'mlflow.store.tracking.sqlalchemy_store' in sys.modules)\n"
     "import mlflow\n"
     "assert callable(mlflow.active_run)\n"
     "mlkit.cluster.down()\nprint('ok')"
@@ -47,16 +48,16 @@ def _up_in_a_new_process(mlkit_home, **env):
     return out.stdout.strip().splitlines()[-2]
 
 
-def test_up_imports_mlflow_in_the_kernel_while_the_workers_start(mlkit_home):
+def test_up_imports_optuna_and_mlflow_in_the_kernel_while_the_workers_start(mlkit_home):
     # In the main thread, while up() waits for the workers: a warm-up that imported MLflow in a
     # kernel *thread* raced the user's own first import (_DeadlockError, a half-imported mlflow).
     # The import after up() is whole, and a first tracked study no longer pays for it.
-    assert _up_in_a_new_process(mlkit_home) == "True True"
+    assert _up_in_a_new_process(mlkit_home) == "True True True"
 
 
-def test_up_imports_no_mlflow_with_tracking_or_warm_up_off(mlkit_home):
-    assert _up_in_a_new_process(mlkit_home, MLKIT_TRACK="0") == "False False"
-    assert _up_in_a_new_process(mlkit_home, MLKIT_WARM="0") == "False False"
+def test_up_imports_no_mlflow_with_tracking_off_and_nothing_with_warm_up_off(mlkit_home):
+    assert _up_in_a_new_process(mlkit_home, MLKIT_TRACK="0") == "True False False"
+    assert _up_in_a_new_process(mlkit_home, MLKIT_WARM="0") == "False False False"
 
 
 def test_mlkit_warm_0_turns_it_off(mlkit_home, monkeypatch):
