@@ -12,6 +12,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,11 @@ URI_ATTR = "mlkit.mlflow_tracking_uri"
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 _MAX_STEPS = 1000  # intermediate values logged per trial
 _MAX_BATCH = 200  # trials written in one go by the writer thread
+# How long the writer gathers finished trials before writing them. One run per transaction cost
+# 5-9 ms of the client's CPU here, five per transaction 1.6 ms each, forty 0.8 ms each: on a
+# small machine that CPU is taken from the workers (0.25 s trials ran 5 % slower tracked). A
+# child run shows in MLflow up to this much later; the last ones are written as the call ends.
+_LINGER_S = 1.0
 
 
 def _ms(dt: Any) -> int | None:
@@ -162,9 +168,12 @@ class StudyTracker:
             # Every trial queued meanwhile goes into one write (one transaction on a SQL store):
             # a fast study's children cost a fraction of one MLflow run each.
             items = [self._queue.get()]
-            while len(items) < _MAX_BATCH:
+            deadline = time.monotonic() + _LINGER_S
+            while len(items) < _MAX_BATCH and items[-1] is not None:  # None: the call ended
+                left = deadline - time.monotonic()
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=left) if left > 0
+                                 else self._queue.get_nowait())
                 except queue.Empty:
                     break
             trials = []
