@@ -214,8 +214,13 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
             # datetime_start. False: another optimizer of the study started it first.
             if not storage.set_trial_state_values(job.trial_id, state=TrialState.RUNNING):
                 return Outcome("taken", storage.get_trial(job.trial_id), worker)
+    except UpdateFinishedTrialError:
+        # Finished since it was read, never started here: another optimizer ran and told it
+        # (or the driver, stopping the study, failed it; it reads no results after that).
+        return Outcome("taken", storage.get_trial(job.trial_id), worker)
+    try:
         storage.set_trial_system_attr(job.trial_id, WORKER_ATTR, worker)
-    except UpdateFinishedTrialError:  # the driver stopped it (interrupt) before it began
+    except UpdateFinishedTrialError:  # the driver stopped it (interrupt) as it began
         return Outcome("finished", storage.get_trial(job.trial_id), worker)
     if _in_worker():
         _apply_environment(p.environment)
