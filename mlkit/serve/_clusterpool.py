@@ -63,6 +63,8 @@ class ClusterPool(Pool):
         A replica that no call reached for this long exits by itself.
     """
 
+    spread_ties = True  # one replica per host: no shared caches to keep warm
+
     def __init__(self, model_path: str, replicas: int, max_batch_rows: int, max_wait_ms: float,
                  log_dir: str, *, scheduler: str, placement: list[str], lease_s: float = 30.0,
                  route_id: str | None = None, **kwargs: Any) -> None:

@@ -272,12 +272,34 @@ class Pool:
         return self._waking
 
     # -- routing -----------------------------------------------------------------------
+    #: Ties between equally loaded replicas: False picks the first one, True takes turns.
+    #: Replicas on one machine share its cores and caches: one client's requests kept on one
+    #: replica find its code and model warm (taking turns cost 1.6 ms of p50 at one client on
+    #: 2 cores, 2.9 vs 1.3 ms over calling a replica directly); a second request in flight
+    #: still goes to the other. Replicas on separate hosts (ClusterPool) take turns.
+    spread_ties = False
+
     def pick(self, exclude: frozenset[int] = frozenset()) -> Replica | None:
-        """The healthy replica with the fewest requests in flight (None if none is up)."""
+        """The healthy replica with the fewest requests in flight (None if none is up).
+
+        Examples
+        --------
+        >>> pool = Pool("m", 2, 8, 1.0, "/tmp")
+        >>> for r in pool.replicas:
+        ...     r.healthy = True
+        >>> [pool.pick().index for _ in range(3)]      # idle: the same, warm replica
+        [0, 0, 0]
+        >>> pool.replicas[0].inflight = 1
+        >>> pool.pick().index                          # busy: the next least loaded one
+        1
+        >>> pool.pick(exclude=frozenset({1})).index    # a retry avoids the replica that failed
+        0
+        """
         best = None
         n = len(self.replicas)
+        start = self._rr if self.spread_ties else 0
         for k in range(n):
-            rep = self.replicas[(self._rr + k) % n]
+            rep = self.replicas[(start + k) % n]
             if rep.healthy and rep.index not in exclude and (
                     best is None or rep.inflight < best.inflight):
                 best = rep
