@@ -42,7 +42,7 @@ _EXTRA_FOR = {
     "psutil": "serve",
     "uvicorn": "serve",
     "httpx": "serve",
-    "aiohttp": "serve",
+    "httptools": "serve",
 }
 
 

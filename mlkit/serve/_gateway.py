@@ -28,12 +28,14 @@ string (refused: URLs end up in logs), the API key (``Authorization: Bearer KEY`
 reading), a missing ``Content-Type`` (415: MLflow's own server answers 500 there), a body that
 does not arrive within ``body_timeout`` (408). Every answer carries ``x-request-id``.
 
-Built on uvicorn (the server ``mlflow models serve`` runs), aiohttp's client (keep-alive pools
-to the replicas) and prometheus_client; the ASGI callable is plain (no framework): it adds
-nothing per request that the gateway does not need. Why aiohttp and not httpx (which the pools'
-health checks use): the gateway forwards every request, and on a 2-core machine httpx's
-per-request work in the gateway process was the ceiling at 8 clients (profiled with py-spy:
-most of the gateway's samples were inside httpx/httpcore, with the replicas half idle).
+Built on uvicorn (the server ``mlflow models serve`` runs), a lean keep-alive client to the
+replicas (:mod:`mlkit.serve._forward`, on httptools, uvicorn's own parser) and
+prometheus_client; the ASGI callable is plain (no framework): it adds nothing per request that
+the gateway does not need. Why not a general HTTP client for forwarding: the gateway forwards
+every request, and on a 2-core machine the client's per-request work was the gateway's cost
+(httpx first: the ceiling at 8 clients, most py-spy samples inside httpx/httpcore with the
+replicas half idle; then aiohttp: 0.6-0.8 ms of the gateway's CPU per request at one client,
+against 0.3 ms for the lean client). httpx still makes the pools' health checks.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ CONFIG_ENV = "MLKIT_GATEWAY_CONFIG"
 _ROUTE_RE = re.compile(r"^/models/([^/]+)(?:/([^/]+))?/(invocations|ping)$")
 _QUERY_KEY_NAMES = {"api_key", "apikey", "api-key", "key", "token", "access_token", "x-api-key"}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+_PASSED_ON = (b"content-type", b"x-mlkit-batch-rows", b"x-mlkit-batch-requests",
+              b"x-mlkit-queue-depth")
 
 
 @dataclass
@@ -72,6 +77,10 @@ class Route:
     spec: dict[str, Any] = field(default_factory=dict)
     split: Any = None  # a mlkit.serve._split.Split while a challenger is attached
     replaced_by: Any = None  # the Route serving this alias since a promotion (_promote)
+
+
+def _pairs(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _json(status: int, code: str, message: str, rid: str) -> tuple[int, bytes]:
@@ -102,7 +111,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.routes: dict[tuple[str, str], Route] = {}
         self.defaults: dict[str, Route] = {}
-        self.client: Any = None
+        self._upstreams: dict[str, Any] = {}  # replica URL -> mlkit.serve._forward.Upstream
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
         self.watcher: Any = None  # mlkit.serve._promote.AliasWatcher, once started
@@ -225,22 +234,13 @@ class Gateway:
             hdrs.append((b"content-type", b"application/json"))
         await send({"type": "http.response.start", "status": status, "headers": hdrs + headers})
         await send({"type": "http.response.body", "body": body})
-        resp_headers = dict((k.decode(), v.decode()) for k, v in headers) if headers else None
         self.metrics.observe(labels[0], labels[1], labels[2], status,
-                             time.perf_counter() - start, resp_headers)
+                             time.perf_counter() - start, headers)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
-        import aiohttp
-
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # No cookie jar, no decompression, no proxy from the environment: a forwarder.
-                self.client = aiohttp.ClientSession(
-                    # idle connections end before uvicorn's 5 s keep-alive closes them there
-                    connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=4),
-                    cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-                    trust_env=False)
                 try:
                     await asyncio.gather(*(self.add_route(r) for r in self.cfg.get("routes", [])))
                 except Exception as exc:  # noqa: BLE001 - reported to uvicorn, which exits
@@ -260,8 +260,8 @@ class Gateway:
                     await self.watcher.stop()
                 await asyncio.gather(*(r.pool.stop() for r in self._unique_routes()),
                                      return_exceptions=True)
-                if self.client is not None:
-                    await self.client.close()
+                for upstream in self._upstreams.values():
+                    upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -382,6 +382,18 @@ class Gateway:
                 break
         return b"".join(chunks)
 
+    async def _read_body_within(self, scope: dict[str, Any], receive: Any) -> bytes:
+        # asyncio.timeout (3.11+) arms one timer; wait_for wraps the read in a second task,
+        # which every request paid for
+        if _timeout is not None:
+            async with _timeout(self.body_timeout):
+                return await self._read_body(scope, receive)
+        return await asyncio.wait_for(self._read_body(scope, receive), self.body_timeout)
+
+    def _too_big(self, rid: str) -> tuple[int, bytes, list]:
+        return _json(413, "PAYLOAD_TOO_LARGE", f"request bodies are limited to "
+                     f"{self.max_body} bytes: send fewer rows per request", rid) + ([],)
+
     async def _invoke(self, scope: dict[str, Any], receive: Any, rid: str, route: Route,
                       labels: list[str]) -> tuple[int, bytes, list]:
         ctype = length = None
@@ -390,18 +402,16 @@ class Gateway:
                 ctype = v
             elif k == b"content-length":
                 length = v
-        too_big = _json(413, "PAYLOAD_TOO_LARGE", f"request bodies are limited to "
-                        f"{self.max_body} bytes: send fewer rows per request", rid) + ([],)
         if length is not None:
             try:
                 if int(length) > self.max_body:
-                    return too_big
+                    return self._too_big(rid)
             except ValueError:
                 return _json(400, "BAD_REQUEST", "Content-Length is not a number", rid) + ([],)
         try:
-            body = await asyncio.wait_for(self._read_body(scope, receive), self.body_timeout)
+            body = await self._read_body_within(scope, receive)
         except _TooLarge:
-            return too_big
+            return self._too_big(rid)
         except (asyncio.TimeoutError, TimeoutError):
             return _json(408, "REQUEST_TIMEOUT", f"the request body did not arrive within "
                          f"{self.body_timeout:g} s", rid) + ([],)
@@ -438,9 +448,22 @@ class Gateway:
         task.add_done_callback(self._shadow_tasks.discard)
         return answer
 
+    def _upstream(self, url: str) -> Any:
+        """The keep-alive connections to the replica at ``url`` (made on first use)."""
+        upstream = self._upstreams.get(url)
+        if upstream is None:
+            from urllib.parse import urlsplit
+
+            from mlkit.serve._forward import Upstream
+
+            where = urlsplit(url)
+            upstream = self._upstreams[url] = Upstream(where.hostname or "127.0.0.1",
+                                                       where.port or 80)
+        return upstream
+
     async def _forward(self, route: Route, body: bytes, ctype: bytes, rid: str,
                        labels: list[str]) -> tuple[int, bytes, list]:
-        import aiohttp
+        from mlkit.serve._forward import ForwardError
 
         while route.replaced_by is not None:  # promoted while this request was read
             route = route.replaced_by
@@ -453,7 +476,8 @@ class Gateway:
             self.metrics.cold_start.labels(route.name, route.version).observe(
                 time.monotonic() - t0)
         deadline = time.monotonic() + self.request_timeout
-        headers = {"content-type": ctype.decode("latin-1"), "x-request-id": rid, **pool.headers}
+        headers = [(b"content-type", ctype), (b"x-request-id", rid.encode()),
+                   *_pairs(pool.headers)]
         failed: set[int] = set()
         while True:
             if route.replaced_by is not None:  # promoted while this request waited or retried
@@ -461,7 +485,7 @@ class Gateway:
                     route = route.replaced_by
                 labels[0], labels[1] = route.name, route.version
                 pool, failed = route.pool, set()
-                headers.update(pool.headers)
+                headers = [*headers[:2], *_pairs(pool.headers)]
             rep = pool.pick(exclude=frozenset(failed) if len(failed) < len(pool.replicas)
                             else frozenset())
             left = deadline - time.monotonic()
@@ -473,14 +497,12 @@ class Gateway:
                 continue
             rep.inflight += 1
             try:
-                async with self.client.post(
-                        f"{rep.url}/invocations", data=body, headers=headers,
-                        timeout=aiohttp.ClientTimeout(total=max(left, 0.1))) as resp:
-                    content = await resp.read()
-            except asyncio.TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
+                status, raw, content = await self._upstream(rep.url).post(
+                    b"/invocations", body, headers, timeout=max(left, 0.1))
+            except (asyncio.TimeoutError, TimeoutError):
                 return _json(504, "TIMEOUT", f"the model did not answer within "
                              f"{self.request_timeout:g} s", rid) + ([],)
-            except aiohttp.ClientError:
+            except ForwardError:
                 # the replica died or refused the connection: the pool restarts it; predictions
                 # have no side effects, so the request is safe to send again elsewhere
                 pool.mark_down(rep)
@@ -496,12 +518,10 @@ class Gateway:
             out = [(b"x-mlkit-replica", rep.label.encode()),
                    (b"x-mlkit-route", f"{route.name}/{route.labels[0]}".encode()),
                    (b"x-mlkit-model-version", route.version.encode())]
-            for name in ("content-type", "x-mlkit-batch-rows", "x-mlkit-batch-requests",
-                         "x-mlkit-queue-depth"):
-                value = resp.headers.get(name)
-                if value is not None:
-                    out.append((name.encode(), value.encode()))
-            return resp.status, content, out
+            for key, value in raw:  # bytes as received (names lower-cased by the parser)
+                if key in _PASSED_ON:
+                    out.append((key, value))
+            return status, content, out
 
     # -- status ------------------------------------------------------------------------
     async def _admin_split(self, receive: Any, rid: str) -> tuple[int, bytes, list]:

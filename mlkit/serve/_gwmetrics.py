@@ -67,20 +67,47 @@ class GatewayMetrics:
         self.restarts = Counter("mlkit_gateway_replica_restarts",
                                 "Replicas started again after they exited",
                                 ["model", "version", "replica"], registry=reg)
+        self._children: dict[tuple[str, str, str, int], list[Any]] = {}
 
     def observe(self, model: str, version: str, replica: str, status: int, seconds: float,
-                headers: Any = None) -> None:
-        self.requests.labels(model, version, replica, str(status)).inc()
-        self.latency.labels(model, version).observe(seconds)
-        if status >= 400:
-            self.errors.labels(model, version, str(status)).inc()
-        if headers is not None:
-            rows = headers.get("x-mlkit-batch-rows")
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Count one answered request; ``headers``: the replica's answer headers (raw pairs).
+
+        Examples
+        --------
+        >>> m = GatewayMetrics()
+        >>> m.observe("iris", "1", "0", 200, 0.004, [(b"x-mlkit-batch-rows", b"3")])
+        >>> b'mlkit_gateway_batch_rows_sum{model="iris",replica="0",version="1"} 3.0' in m.render()
+        True
+        """
+        # prometheus_client's labels() validates and locks on every call: the children of a
+        # label set are looked up once and kept (a few per route; statuses are few)
+        key = (model, version, replica, status)
+        kids = self._children.get(key)
+        if kids is None:
+            kids = self._children[key] = [
+                self.requests.labels(model, version, replica, str(status)),
+                self.latency.labels(model, version),
+                self.errors.labels(model, version, str(status)) if status >= 400 else None,
+                None, None]  # batch rows and queue depth: once a replica reports them
+        kids[0].inc()
+        kids[1].observe(seconds)
+        if kids[2] is not None:
+            kids[2].inc()
+        if headers:
+            rows = depth = None
+            for k, v in headers:
+                if k == b"x-mlkit-batch-rows":
+                    rows = v
+                elif k == b"x-mlkit-queue-depth":
+                    depth = v
             if rows is not None:
-                self.batch_rows.labels(model, version, replica).observe(float(rows))
-                depth = headers.get("x-mlkit-queue-depth")
+                if kids[3] is None:
+                    kids[3] = self.batch_rows.labels(model, version, replica)
+                    kids[4] = self.queue_depth.labels(model, version, replica)
+                kids[3].observe(float(rows))
                 if depth is not None:
-                    self.queue_depth.labels(model, version, replica).set(float(depth))
+                    kids[4].set(float(depth))
 
     def render(self) -> bytes:
         from prometheus_client import generate_latest
