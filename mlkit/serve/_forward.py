@@ -44,11 +44,23 @@ from typing import Any
 
 from mlkit._imports import require
 
-__all__ = ["Upstream", "ForwardError"]
+__all__ = ["Upstream", "ForwardError", "within"]
 
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: one timer, no extra task
 #: Idle connections older than this are closed, not reused: uvicorn closes them after 5 s.
 IDLE_S = 4.0
+
+
+async def within(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable``, raising TimeoutError after ``seconds``.
+
+    asyncio.timeout (3.11+) arms one timer; wait_for (3.10) wraps the awaitable in a second task,
+    which every request on the gateway's path would pay for.
+    """
+    if _timeout is not None:
+        async with _timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def _parser_error() -> type[Exception]:
@@ -121,10 +133,19 @@ class _Conn(asyncio.Protocol):
 class Upstream:
     """Keep-alive connections to one replica at ``host:port``."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, url: str = "") -> None:
         self.host, self.port = host, int(port)
+        self.url = url or f"http://{host}:{port}"
         self._host_header = f"{host}:{port}".encode()
         self._idle: list[_Conn] = []
+
+    @classmethod
+    def from_url(cls, url: str) -> Upstream:
+        """The upstream for a replica URL such as ``http://127.0.0.1:8123``."""
+        from urllib.parse import urlsplit
+
+        where = urlsplit(url)
+        return cls(where.hostname or "127.0.0.1", where.port or 80, url)
 
     async def _connect(self) -> _Conn:
         loop = asyncio.get_running_loop()
@@ -152,11 +173,7 @@ class Upstream:
         for k, v in headers:
             head += [k, b": ", v, b"\r\n"]
         head += [b"\r\n", body]
-        request = b"".join(head)
-        if _timeout is not None:
-            async with _timeout(timeout):
-                return await self._exchange(request)
-        return await asyncio.wait_for(self._exchange(request), timeout)
+        return await within(self._exchange(b"".join(head)), timeout)
 
     async def _exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         conn = self._take_idle()

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from mlkit.serve._forward import ForwardError, Upstream, within
 from mlkit.serve._middleware import request_id
 
 __all__ = ["Gateway", "CONFIG_ENV", "main"]
@@ -60,7 +61,6 @@ CONFIG_ENV = "MLKIT_GATEWAY_CONFIG"
 _ROUTE_RE = re.compile(r"^/models/([^/]+)(?:/([^/]+))?/(invocations|ping)$")
 _QUERY_KEY_NAMES = {"api_key", "apikey", "api-key", "key", "token", "access_token", "x-api-key"}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 _PASSED_ON = (b"content-type", b"x-mlkit-batch-rows", b"x-mlkit-batch-requests",
               b"x-mlkit-queue-depth")
 
@@ -111,7 +111,6 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.routes: dict[tuple[str, str], Route] = {}
         self.defaults: dict[str, Route] = {}
-        self._upstreams: dict[str, Any] = {}  # replica URL -> mlkit.serve._forward.Upstream
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
         self.watcher: Any = None  # mlkit.serve._promote.AliasWatcher, once started
@@ -260,8 +259,10 @@ class Gateway:
                     await self.watcher.stop()
                 await asyncio.gather(*(r.pool.stop() for r in self._unique_routes()),
                                      return_exceptions=True)
-                for upstream in self._upstreams.values():
-                    upstream.close()
+                for r in self._unique_routes():
+                    for rep in r.pool.replicas:
+                        if rep.upstream is not None:
+                            rep.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -382,14 +383,6 @@ class Gateway:
                 break
         return b"".join(chunks)
 
-    async def _read_body_within(self, scope: dict[str, Any], receive: Any) -> bytes:
-        # asyncio.timeout (3.11+) arms one timer; wait_for wraps the read in a second task,
-        # which every request paid for
-        if _timeout is not None:
-            async with _timeout(self.body_timeout):
-                return await self._read_body(scope, receive)
-        return await asyncio.wait_for(self._read_body(scope, receive), self.body_timeout)
-
     def _too_big(self, rid: str) -> tuple[int, bytes, list]:
         return _json(413, "PAYLOAD_TOO_LARGE", f"request bodies are limited to "
                      f"{self.max_body} bytes: send fewer rows per request", rid) + ([],)
@@ -409,7 +402,7 @@ class Gateway:
             except ValueError:
                 return _json(400, "BAD_REQUEST", "Content-Length is not a number", rid) + ([],)
         try:
-            body = await self._read_body_within(scope, receive)
+            body = await within(self._read_body(scope, receive), self.body_timeout)
         except _TooLarge:
             return self._too_big(rid)
         except (asyncio.TimeoutError, TimeoutError):
@@ -448,23 +441,18 @@ class Gateway:
         task.add_done_callback(self._shadow_tasks.discard)
         return answer
 
-    def _upstream(self, url: str) -> Any:
-        """The keep-alive connections to the replica at ``url`` (made on first use)."""
-        upstream = self._upstreams.get(url)
-        if upstream is None:
-            from urllib.parse import urlsplit
-
-            from mlkit.serve._forward import Upstream
-
-            where = urlsplit(url)
-            upstream = self._upstreams[url] = Upstream(where.hostname or "127.0.0.1",
-                                                       where.port or 80)
+    @staticmethod
+    def _upstream(rep: Any) -> Upstream:
+        """The keep-alive connections to ``rep``, new when it restarted on another port."""
+        upstream = rep.upstream
+        if upstream is None or upstream.url != rep.url:
+            if upstream is not None:
+                upstream.close()
+            upstream = rep.upstream = Upstream.from_url(rep.url)
         return upstream
 
     async def _forward(self, route: Route, body: bytes, ctype: bytes, rid: str,
                        labels: list[str]) -> tuple[int, bytes, list]:
-        from mlkit.serve._forward import ForwardError
-
         while route.replaced_by is not None:  # promoted while this request was read
             route = route.replaced_by
         labels[0], labels[1] = route.name, route.version
@@ -497,7 +485,7 @@ class Gateway:
                 continue
             rep.inflight += 1
             try:
-                status, raw, content = await self._upstream(rep.url).post(
+                status, raw, content = await self._upstream(rep).post(
                     b"/invocations", body, headers, timeout=max(left, 0.1))
             except (asyncio.TimeoutError, TimeoutError):
                 return _json(504, "TIMEOUT", f"the model did not answer within "

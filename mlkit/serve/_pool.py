@@ -47,6 +47,7 @@ class Replica:
         self.inflight = 0
         self.restarts = -1  # the first start is not a restart
         self.starting = False
+        self.upstream: Any = None  # the gateway's connections to it (mlkit.serve._forward)
 
 
 class Pool:
