@@ -389,9 +389,9 @@ def start_gateway(model: Any, ref: ModelRef, tracking_uri: str, *, port: int, ho
         if resp.status_code != 200:
             raise ServeError(f"gateway {gateway!r} could not serve {str(model)!r}: "
                              f"{resp.json().get('message', resp.text)}")
-        entry = {**{k: gw[k] for k in ("pid", "pgid", "create_time", "host", "port",
-                                       "gateway_url", "admin_token_file", "auth", "log",
-                                       "home")},
+        entry = {**{k: gw[k] for k in ("pid", "pgid", "create_time", "start_ticks", "host",
+                                       "port", "gateway_url", "admin_token_file", "auth",
+                                       "log", "home") if k in gw},
                  "name": name, "kind": "route", "gateway": gateway, "model": str(model),
                  "uri": ref.uri, "version": ref.version, "url": gw["gateway_url"] + route,
                  "route": route, "route_name": spec["name"], "route_labels": spec["labels"],

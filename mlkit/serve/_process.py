@@ -148,14 +148,11 @@ def start(
     use" in the log). Whatever goes wrong, an interrupt included, leaves no process and no
     entry behind; a failure raises ``error(why, proc, url, log_tail)`` ("exited" or "timeout").
     """
-    import psutil
-
     for attempt in range(3):
         chosen = port or _net.free_port(host)
         cmd, url, entry = build(chosen)
         proc = launch(cmd, env, log_path, cwd)
-        entry.update(pid=proc.pid, pgid=proc.pid,
-                     create_time=psutil.Process(proc.pid).create_time())
+        entry.update(pid=proc.pid, pgid=proc.pid, **_running.identity(proc.pid))
         _running.add(entry, home=entry["home"])
         try:
             why = ready(proc, url, deadline)

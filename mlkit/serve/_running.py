@@ -22,7 +22,8 @@ from typing import Any
 from mlkit import config
 from mlkit._fs import atomic_write, lock
 
-__all__ = ["running_path", "read", "add", "remove", "is_alive", "group_members", "locked"]
+__all__ = ["running_path", "read", "add", "remove", "is_alive", "group_members", "locked",
+           "identity", "start_ticks"]
 
 _FILE = "servers.json"
 
@@ -44,24 +45,77 @@ def locked(home: str | Path | None = None) -> Iterator[Path]:
         yield path
 
 
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22); None
+    where there is no such process or no /proc.
+
+    Together with the pid this names one process for good. psutil's ``create_time()`` adds the
+    boot time, which Linux recomputes from the wall clock on every read: an NTP correction or a
+    resumed VM moves it by a second, and a live server then looked like a recycled pid (its
+    entry was pruned while it ran on). psutil keeps the tick count private, hence this reader.
+
+    Examples
+    --------
+    >>> import os
+    >>> start_ticks(os.getpid()) == start_ticks(os.getpid()) > 0
+    True
+    >>> start_ticks(2**22 + 1) is None            # above Linux's highest pid
+    True
+    """
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count fields after its ')'
+    try:
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def identity(pid: int) -> dict[str, Any]:
+    """What an entry records to know its process again: ``create_time`` (wall clock, for people
+    and for systems without /proc) and ``start_ticks`` (exact, immune to clock changes)."""
+    import psutil
+
+    return {"create_time": psutil.Process(pid).create_time(), "start_ticks": start_ticks(pid)}
+
+
+def _same_process(pid: int, entry: dict[str, Any]) -> bool | None:
+    """Whether ``pid`` still runs the process ``entry`` recorded; None when it has exited."""
+    import psutil
+
+    recorded_ticks = entry.get("start_ticks")
+    if isinstance(recorded_ticks, int):
+        now = start_ticks(pid)
+        if now is not None:
+            return now == recorded_ticks
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+    # Entries without ticks (written by an older mlkit, or no /proc): the wall-clock time, with
+    # room for the boot time's own drift.
+    return abs(created - float(entry.get("create_time", 0))) < 5.0
+
+
 def group_members(entry: dict[str, Any]) -> list[Any]:
     """Live processes (psutil) of the server's process group; empty when it is gone.
 
     Linux never reuses a pid while it still names a process group, so the group's members are
     the server's as long as its leader is either gone or is the very process recorded (same
-    create time). A leader pid that now belongs to a newer process means the group is long
+    start time). A leader pid that now belongs to a newer process means the group is long
     gone: such a pid is never signalled.
     """
     import psutil
 
     try:
         pid, pgid = int(entry["pid"]), int(entry.get("pgid", entry["pid"]))
-        recorded = float(entry.get("create_time", 0))
     except (KeyError, TypeError, ValueError):
         return []
-    with contextlib.suppress(psutil.NoSuchProcess):
-        if abs(psutil.Process(pid).create_time() - recorded) >= 1.0:
-            return []
+    if _same_process(pid, entry) is False:
+        return []
     members = []
     for proc in psutil.process_iter(["status"]):
         try:

@@ -228,7 +228,9 @@ def _follow(
 
 
 def _choose_workers(client: Any, workers: int | Sequence[str] | None) -> list[str]:
-    info = client.scheduler_info(n_workers=-1)["workers"]
+    from mlkit.cluster._workers import live_workers
+
+    info = live_workers(client)
     ordered = [a for a, _ in sorted(info.items(), key=lambda kv: str(kv[1].get("name", kv[0])))]
     if not ordered:
         raise TrainingError("the cluster has no workers: scale it up with mlkit.cluster.scale(n)")

@@ -363,7 +363,9 @@ def xgboost(
         from mlkit.cluster import get_client
 
         client = get_client()
-    n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    from mlkit.cluster._workers import live_workers
+
+    n_workers = max(1, len(live_workers(client)))
 
     train = _as_dask(train, "train", n_workers)
     X, y = _split(train, target, "train")

@@ -339,8 +339,9 @@ def _find_study(storage: Any, name: str) -> int | None:
 
 
 def _worker_slots(client: Any) -> int:
-    info = client.scheduler_info(n_workers=-1)
-    slots = sum(int(w.get("nthreads", 0)) for w in info.get("workers", {}).values())
+    from mlkit.cluster._workers import live_workers
+
+    slots = sum(int(w.get("nthreads", 0)) for w in live_workers(client).values())
     if slots < 1:
         raise TuneError(
             "the cluster has no workers to run trials on: scale it up (mlkit.cluster.scale(2)) "

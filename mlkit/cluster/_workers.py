@@ -1,0 +1,64 @@
+"""The workers a job starts on, waiting a moment for ones that are on their way back.
+
+A worker leaves the scheduler and comes back by itself more often than one might think: its
+nanny restarts it after a memory kill, and after a laptop wakes from sleep (or a VM resumes)
+the scheduler drops every worker whose heartbeat is older than its TTL and their nannies start
+them again. A job that asks in that window would find no workers, or fewer than the cluster
+has, and fail with "the cluster has no workers". So it waits, bounded, for the count the
+cluster's manager is keeping (its nannies); a joined scheduler keeps no such count, and then
+at least one worker is waited for.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+__all__ = ["expected", "live_workers"]
+
+RETURN_TIMEOUT_S = 60.0
+
+
+def expected(client: Any) -> int:
+    """How many workers the cluster behind ``client`` keeps: its manager's count, else 1.
+
+    Examples
+    --------
+    >>> expected(None)
+    1
+    """
+    deploy = getattr(client, "cluster", None)  # set when the client was made from a manager
+    if deploy is None:
+        from mlkit.cluster._core import current
+
+        c = current()
+        if c is not None and client is not None and c.client is client:
+            deploy = c.deploy
+    workers = getattr(deploy, "workers", None)
+    if not isinstance(workers, dict):
+        return 1
+    # A worker whose own process has exited (mlkit's isolated nannies) is not coming back.
+    kept = [w for w in workers.values()
+            if getattr(getattr(w, "process", None), "returncode", None) is None]
+    return max(1, len(kept))
+
+
+def live_workers(client: Any, *, timeout: float = RETURN_TIMEOUT_S,
+                 poll: float = 0.1) -> dict[str, dict[str, Any]]:
+    """The scheduler's workers (address -> info), once as many as :func:`expected` have joined
+    or ``timeout`` seconds have passed (then whatever is there, possibly nothing).
+
+    Examples
+    --------
+    >>> import mlkit
+    >>> c = mlkit.cluster.up(workers=2)                       # doctest: +SKIP
+    >>> len(live_workers(c.client))                           # doctest: +SKIP
+    2
+    """
+    want = expected(client)
+    deadline = time.monotonic() + timeout
+    while True:
+        info = dict(client.scheduler_info(n_workers=-1)["workers"])
+        if len(info) >= want or time.monotonic() >= deadline:
+            return info
+        time.sleep(poll)
