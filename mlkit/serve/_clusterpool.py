@@ -134,13 +134,11 @@ class ClusterPool(Pool):
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self, timeout: float = 180.0) -> None:
         """Start every replica on its worker; return once each answers ``/ping``."""
-        import httpx
         from distributed import Client
 
         from mlkit.serve._remote import zip_folder
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._client = httpx.AsyncClient(trust_env=False)
         self.dask = await Client(self.scheduler, asynchronous=True, set_as_default=False,
                                  name="mlkit-gateway", timeout=30)
         try:

@@ -168,7 +168,17 @@ class Upstream:
     async def post(self, path: bytes, body: bytes, headers: list[tuple[bytes, bytes]],
                    timeout: float) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """POST ``body`` to ``path``; returns (status, raw header pairs, body)."""
-        head = [b"POST ", path, b" HTTP/1.1\r\nhost: ", self._host_header,
+        return await self.request(b"POST", path, body, headers, timeout)
+
+    async def get(self, path: bytes, headers: list[tuple[bytes, bytes]],
+                  timeout: float) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """GET ``path`` (the health checks' ``/ping``); returns (status, header pairs, body)."""
+        return await self.request(b"GET", path, b"", headers, timeout)
+
+    async def request(self, method: bytes, path: bytes, body: bytes,
+                      headers: list[tuple[bytes, bytes]],
+                      timeout: float) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        head = [method, b" ", path, b" HTTP/1.1\r\nhost: ", self._host_header,
                 b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
         for k, v in headers:
             head += [k, b": ", v, b"\r\n"]

@@ -35,7 +35,7 @@ the gateway does not need. Why not a general HTTP client for forwarding: the gat
 every request, and on a 2-core machine the client's per-request work was the gateway's cost
 (httpx first: the ceiling at 8 clients, most py-spy samples inside httpx/httpcore with the
 replicas half idle; then aiohttp: 0.6-0.8 ms of the gateway's CPU per request at one client,
-against 0.3 ms for the lean client). httpx still makes the pools' health checks.
+against 0.3 ms for the lean client). The pools' health checks go over the same connections.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from mlkit.serve._forward import ForwardError, Upstream, within
+from mlkit.serve._forward import ForwardError, within
 from mlkit.serve._middleware import request_id
 
 __all__ = ["Gateway", "CONFIG_ENV", "main"]
@@ -261,8 +261,7 @@ class Gateway:
                                      return_exceptions=True)
                 for r in self._unique_routes():
                     for rep in r.pool.replicas:
-                        if rep.upstream is not None:
-                            rep.upstream.close()
+                        rep.close_connections()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -441,16 +440,6 @@ class Gateway:
         task.add_done_callback(self._shadow_tasks.discard)
         return answer
 
-    @staticmethod
-    def _upstream(rep: Any) -> Upstream:
-        """The keep-alive connections to ``rep``, new when it restarted on another port."""
-        upstream = rep.upstream
-        if upstream is None or upstream.url != rep.url:
-            if upstream is not None:
-                upstream.close()
-            upstream = rep.upstream = Upstream.from_url(rep.url)
-        return upstream
-
     async def _forward(self, route: Route, body: bytes, ctype: bytes, rid: str,
                        labels: list[str]) -> tuple[int, bytes, list]:
         while route.replaced_by is not None:  # promoted while this request was read
@@ -485,7 +474,7 @@ class Gateway:
                 continue
             rep.inflight += 1
             try:
-                status, raw, content = await self._upstream(rep).post(
+                status, raw, content = await rep.connection().post(
                     b"/invocations", body, headers, timeout=max(left, 0.1))
             except (asyncio.TimeoutError, TimeoutError):
                 return _json(504, "TIMEOUT", f"the model did not answer within "

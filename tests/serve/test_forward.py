@@ -149,3 +149,34 @@ def test_a_silent_replica_times_out_and_its_connection_is_not_reused():
     answer, seen = asyncio.run(main())
     assert answer[0] == 200
     assert seen["connections"] == 2  # the timed-out connection was dropped, not reused
+
+
+def test_health_check_gets_share_the_connection_with_posts():
+    async def main():
+        async def handler(reader, writer, seen):
+            while True:
+                try:
+                    request = await _read_request(reader)
+                except asyncio.IncompleteReadError:
+                    return
+                seen["requests"] += 1
+                seen.setdefault("lines", []).append(request.split(b"\r\n", 1)[0])
+                if request.startswith(b"GET /ping"):
+                    assert b"\r\nx-token: t\r\n" in request  # a cluster pool's secret
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n\n")
+                else:
+                    writer.write(OK)
+
+        server, up, seen = await _serve(handler)
+        ping = await up.get(b"/ping", [(b"x-token", b"t")], 5)
+        post = await up.post(b"/invocations", b"{}", [], 5)
+        ping2 = await up.get(b"/ping", [(b"x-token", b"t")], 5)
+        up.close()
+        server.close()
+        return ping, post, ping2, seen
+
+    ping, post, ping2, seen = asyncio.run(main())
+    assert ping[0] == ping2[0] == post[0] == 200 and ping[2] == b"\n"
+    assert seen["lines"] == [b"GET /ping HTTP/1.1", b"POST /invocations HTTP/1.1",
+                             b"GET /ping HTTP/1.1"]
+    assert seen["connections"] == 1
