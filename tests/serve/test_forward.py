@@ -20,6 +20,15 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
+async def _requests(reader: asyncio.StreamReader):
+    """Each request on one connection, until the client closes it."""
+    while True:
+        try:
+            yield await _read_request(reader)
+        except asyncio.IncompleteReadError:
+            return
+
+
 def _serve(handler):
     """Start ``handler(reader, writer, connection_number)``; returns (server, upstream, seen)."""
     seen: dict[str, int] = {"connections": 0, "requests": 0}
@@ -38,11 +47,7 @@ def _serve(handler):
 def test_one_connection_is_kept_alive_for_many_requests():
     async def main():
         async def handler(reader, writer, seen):
-            while True:
-                try:
-                    request = await _read_request(reader)
-                except asyncio.IncompleteReadError:
-                    return
+            async for request in _requests(reader):
                 seen["requests"] += 1
                 assert request.startswith(b"POST /invocations HTTP/1.1\r\n")
                 assert b"\r\nx-request-id: r1\r\n" in request and request.endswith(b'{"a": 1}')
@@ -154,11 +159,7 @@ def test_a_silent_replica_times_out_and_its_connection_is_not_reused():
 def test_health_check_gets_share_the_connection_with_posts():
     async def main():
         async def handler(reader, writer, seen):
-            while True:
-                try:
-                    request = await _read_request(reader)
-                except asyncio.IncompleteReadError:
-                    return
+            async for request in _requests(reader):
                 seen["requests"] += 1
                 seen.setdefault("lines", []).append(request.split(b"\r\n", 1)[0])
                 if request.startswith(b"GET /ping"):
