@@ -37,10 +37,16 @@ def expected(client: Any) -> int:
     workers = getattr(deploy, "workers", None)
     if not isinstance(workers, dict):
         return 1
-    # A worker whose own process has exited (mlkit's isolated nannies) is not coming back.
-    kept = [w for w in workers.values()
-            if getattr(getattr(w, "process", None), "returncode", None) is None]
-    return max(1, len(kept))
+    return max(1, sum(_coming_back(w) for w in workers.values()))
+
+
+def _coming_back(worker: Any) -> bool:
+    """False for a worker its manager has given up on: an exited process (mlkit's isolated
+    nannies) or a closed Nanny object (distributed's managers)."""
+    if getattr(getattr(worker, "process", None), "returncode", None) is not None:
+        return False
+    status = getattr(getattr(worker, "status", None), "name", "")
+    return status not in ("closed", "closing", "failed", "closing_gracefully")
 
 
 def live_workers(client: Any, *, timeout: float = RETURN_TIMEOUT_S,
