@@ -590,6 +590,7 @@ def _start(p: ClusterPlan, timeout: float) -> Cluster:
         client = distributed.Client(deploy, set_as_default=True)
         if p.workers:
             if p.kind in ("local", "cuda"):  # their processes are starting: the kernel is idle
+                _warm.warm_workers(client)  # those up already import meanwhile
                 _warm.import_in_kernel()
             _wait_for_workers(client, deploy, p.workers, timeout)
     except BaseException as exc:
