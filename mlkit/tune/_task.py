@@ -56,6 +56,10 @@ class Payload:
     environment: dict[str, str] = field(default_factory=dict)
     # where the objective's code came from, so a worker's traceback shows the user's lines
     sources: SourceMap | None = None
+    # What the driver knows of the study already (set once it exists): a task builds its
+    # optuna.Study from these instead of asking the storage again for each trial.
+    study_id: int | None = None
+    directions: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,13 @@ class Outcome:
     earlier attempt died with its worker; this task only marked the trial FAIL) or
     ``"raised"`` (the objective raised an exception not in ``catch``: ``error`` holds it) or
     ``"taken"`` (another optimizer of the study started this WAITING trial first).
+    ``trial`` is None when the task told the trial itself: the driver reads the finished trial
+    from the storage (it waits for results anyway), so the worker starts its next trial one
+    storage round trip sooner.
     """
 
     kind: str
-    trial: FrozenTrial
+    trial: FrozenTrial | None
     worker: str
     seconds: float = 0.0
     error: BaseException | None = None
@@ -186,6 +193,74 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+class _KnownStudy:
+    """The storage, answering the two questions ``optuna.Study()`` asks about the study itself
+    (its id and directions, fixed once it exists) from what the driver sent.
+
+    Over a DaskStorage every storage call is a round trip to the scheduler, made between two
+    trials on the worker: 13 per trial before, and these two never change during a study.
+    """
+
+    def __init__(self, storage: Any, name: str, study_id: int, directions: tuple[Any, ...]):
+        self._storage = storage
+        self._name = name
+        self._id = study_id
+        self._directions = list(directions)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        if study_name == self._name:
+            return self._id
+        return int(self._storage.get_study_id_from_name(study_name))
+
+    def get_study_directions(self, study_id: int) -> list[Any]:
+        if study_id == self._id:
+            return list(self._directions)
+        return list(self._storage.get_study_directions(study_id))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not found on this object. While unpickling (the objective may
+        # send its trial, hence its study, to the workers of a torch job) _storage is not set
+        # yet and pickle looks up __setstate__: no delegation then.
+        if name.startswith("__") or "_storage" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self._storage, name)
+
+
+def _study_storage(p: Payload, storage: Any) -> Any:
+    # get_storage wraps an RDBStorage in Optuna's _CachedStorage, as optuna.Study would.
+    storage = optuna.storages.get_storage(storage)
+    if p.study_id is None or not p.directions:
+        return storage
+    return _KnownStudy(storage, p.study_name, p.study_id, p.directions)
+
+
+def _start(storage: Any, job: TrialJob, worker: str) -> Outcome | None:
+    """Turn the WAITING trial RUNNING for this task; an Outcome when it is not ours to run.
+
+    The common case costs one storage write and no read: only when the trial is not WAITING
+    any more is it read, to tell why.
+    """
+    try:
+        # Optuna stamps its datetime_start now. False: it is no longer WAITING.
+        if storage.set_trial_state_values(job.trial_id, state=TrialState.RUNNING):
+            return None
+    except UpdateFinishedTrialError:
+        pass  # finished already: read below who finished it
+    frozen = storage.get_trial(job.trial_id)
+    previous = frozen.system_attrs.get(WORKER_ATTR)
+    if previous is None:
+        # Never started by an mlkit task, yet no longer WAITING: another optimizer of the study
+        # (Optuna's ask pops WAITING trials) runs or ran it, or the driver, stopping the study,
+        # failed it. Not ours to run, nor to count.
+        return Outcome("taken", frozen, worker)
+    if frozen.state.is_finished():  # an earlier attempt told it before its worker went away
+        return Outcome("finished", frozen, str(previous))
+    # Dask re-ran this task because the worker running it died: the trial's first run is
+    # lost. Record that, and let the driver start a fresh trial with the same parameters.
+    _fail(storage, job.trial_id, f"worker {previous} was lost while running this trial")
+    return Outcome("lost", storage.get_trial(job.trial_id), str(previous))
+
+
 def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
     """Run one trial of a study (the Dask task, or the body of a client thread).
 
@@ -195,29 +270,9 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
     p = _payload(job, blob)
     storage = open_storage(p.storage)
     worker = _worker_name()
-    frozen = storage.get_trial(job.trial_id)
-    previous = frozen.system_attrs.get(WORKER_ATTR)
-    if previous is None and frozen.state != TrialState.WAITING:
-        # Never started by an mlkit task, yet no longer WAITING: another optimizer of the study
-        # (Optuna's ask pops WAITING trials) runs or ran it. Not ours to run, nor to count.
-        return Outcome("taken", frozen, worker)
-    if frozen.state.is_finished():  # an earlier attempt told it before its worker went away
-        return Outcome("finished", frozen, str(previous))
-    if previous is not None:
-        # Dask re-ran this task because the worker running it died: the trial's first run is
-        # lost. Record that, and let the driver start a fresh trial with the same parameters.
-        _fail(storage, job.trial_id, f"worker {previous} was lost while running this trial")
-        return Outcome("lost", storage.get_trial(job.trial_id), str(previous))
-    try:
-        if frozen.state == TrialState.WAITING:
-            # Created ahead by the driver (or enqueued): it starts now, and Optuna stamps its
-            # datetime_start. False: another optimizer of the study started it first.
-            if not storage.set_trial_state_values(job.trial_id, state=TrialState.RUNNING):
-                return Outcome("taken", storage.get_trial(job.trial_id), worker)
-    except UpdateFinishedTrialError:
-        # Finished since it was read, never started here: another optimizer ran and told it
-        # (or the driver, stopping the study, failed it; it reads no results after that).
-        return Outcome("taken", storage.get_trial(job.trial_id), worker)
+    not_ours = _start(storage, job, worker)
+    if not_ours is not None:
+        return not_ours
     try:
         storage.set_trial_system_attr(job.trial_id, WORKER_ATTR, worker)
     except UpdateFinishedTrialError:  # the driver stopped it (interrupt) as it began
@@ -226,7 +281,7 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
         _apply_environment(p.environment)
     study = optuna.Study(
         study_name=p.study_name,
-        storage=storage,
+        storage=_study_storage(p, storage),
         sampler=reseeded(p.sampler, job.number),
         pruner=p.pruner,
     )
@@ -267,10 +322,9 @@ def run_trial(job: TrialJob, blob: bytes = b"") -> Outcome:
             study.tell(trial, value, state=state, skip_if_finished=True)
     except UpdateFinishedTrialError:
         pass
-    frozen = storage.get_trial(job.trial_id)
     if error is not None and not isinstance(error, p.catch):
-        return Outcome("raised", frozen, worker, seconds, _picklable(error))
-    return Outcome("finished", frozen, worker, seconds)
+        return Outcome("raised", None, worker, seconds, _picklable(error))
+    return Outcome("finished", None, worker, seconds)
 
 
 def _caused_by_pruning(exc: BaseException) -> bool:

@@ -234,6 +234,7 @@ def tune(
     _continue_or_create(st, spec, name, dirs)
     study = Study(study_name=name, storage=st, sampler=sampler, pruner=pruner)
     study.storage_description = spec.describe()
+    payload.study_id, payload.directions = study._study_id, tuple(study.directions)
     # What the objective's own mlkit/MLflow calls on a worker should use (workers do not see
     # environment changes made after they started).
     payload.environment = {"MLKIT_HOME": str(config.home_path())}
@@ -676,6 +677,8 @@ class _Driver:
 
     def _collect(self, result: Any, slot: _Slot) -> Outcome:
         if isinstance(result, Outcome):
+            if result.trial is None:  # told by the task: read it here (see Outcome)
+                result.trial = self.storage.get_trial(slot.trial_id)
             return result
         if isinstance(result, KeyboardInterrupt):
             raise result
@@ -693,6 +696,7 @@ class _Driver:
 
     def _account(self, outcome: Outcome, slot: _Slot) -> BaseException | None:
         frozen = outcome.trial
+        assert frozen is not None  # _collect read it when the task did not send it
         counts = True
         if outcome.kind == "lost" and slot.retries_left > 0:
             self.retry_queue.append((frozen, slot.retries_left - 1))
