@@ -170,6 +170,8 @@ def _follow(
     """Follow the ranks from the notebook's thread until they end; turn failures into one
     TrainingError, an interrupt into a stop every rank agrees on."""
     monitor = JobMonitor(client, channel, addrs, bar, metric_log)
+    for fut in futures:  # a rank's end is noticed at once, not at the next wait's timeout
+        fut.add_done_callback(lambda _: channel.wake())
 
     def done(skip: Sequence[str] = ()) -> bool:
         return all(f.done() for f, a in zip(futures, addrs, strict=True) if a not in skip)

@@ -519,6 +519,8 @@ def _fit(
                 )
             except BaseException as exc:  # handed to the notebook's thread
                 box["error"] = exc
+            finally:
+                channel.wake()  # the notebook's thread stops waiting for a next round
 
         thread = threading.Thread(target=work, name="mlkit-xgboost", daemon=True)
         monitor = JobMonitor(client, channel, workers, bar, metric_log)
